@@ -1,0 +1,28 @@
+from urllib.parse import urlencode
+
+from django.contrib import admin
+from django.shortcuts import redirect
+from django.urls import include, path
+from django.views.i18n import set_language
+
+from .api import api
+from .health import healthz
+
+
+def _admin_login(request, extra_context=None):
+    # The admin signs in through our own login (password + TOTP), never through a password-only form.
+    return redirect("/accounts/login/?" + urlencode({"next": request.GET.get("next", "/admin/")}))
+
+
+admin.site.login = _admin_login
+admin.site.site_header = "ihospital"
+
+urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("api/", api.urls),
+    path("admin/", admin.site.urls),
+    path("i18n/setlang/", set_language, name="set_language"),
+    path("accounts/", include("ihospital.accounts.urls")),
+    path("records/", include("ihospital.records.urls")),
+    path("", include("ihospital.web.urls")),
+]
