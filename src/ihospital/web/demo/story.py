@@ -1,0 +1,259 @@
+"""The demo hospital tells the story of the seed report.
+
+A provincial teaching hospital in Taiyuan runs the internet hospital; a county hospital in Changzhi is its
+partner. Mr Li (hypertension, diagnosed in person) renews his medicines online; Mr Li Fusheng, 68, paralysed
+from the waist down, is helped by his daughter, who acts for him; Ms Zhang follows up with her dentist.
+All names and numbers are invented; resident ID numbers are generated with valid check digits.
+
+Everything goes through the services, so the demo obeys the same rules as real use. Running it twice
+creates nothing new.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from base64 import b32encode
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from django.db import transaction
+from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
+from stdnum.cn import ric
+
+from ihospital.accounts import services as accounts
+from ihospital.accounts.models import PatientProfile, ProxyStatus, Role, User
+from ihospital.directory import services as directory
+from ihospital.directory.models import Department, Facility, FacilityKind, Practitioner
+from ihospital.records import services as records
+from ihospital.records.models import Allergy, Condition, MedicationStatement
+
+DEMO_PASSWORD = "Demo-2026-ihospital"
+
+
+@dataclass(frozen=True)
+class StaffSpec:
+    username: str
+    real_name: str
+    role: str
+    profession: str | None = None
+    title: str | None = None
+    years: int = 0
+    departments: tuple[str, ...] = ()
+    facility: str = "home"
+
+
+@dataclass(frozen=True)
+class PatientSpec:
+    real_name: str
+    phone: str
+    region: str
+    birth: date
+    serial: str  # 3 digits; odd last digit = male
+
+
+FACILITIES = {
+    "home": dict(
+        name_zh="汾河医科大学第一医院（演示）", name_en="First Hospital of Fenhe Medical University (demo)",
+        kind=FacilityKind.HOME, level="三级甲等", city="太原", address="山西省太原市迎泽区解放南路 85 号",
+    ),
+    "partner": dict(
+        name_zh="上党区人民医院（演示）", name_en="Shangdang District People's Hospital (demo)",
+        kind=FacilityKind.PARTNER, level="二级甲等", city="长治", address="山西省长治市上党区府前街 12 号",
+    ),
+}
+
+DEPARTMENTS = {
+    "home": [
+        ("cardiology", "心血管内科", "Cardiology", True),
+        ("stomatology", "口腔科", "Stomatology", True),
+        ("endocrinology", "内分泌科", "Endocrinology", True),
+        ("oncology", "肿瘤科", "Oncology", True),
+        ("rehabilitation", "康复医学科", "Rehabilitation medicine", True),
+        ("nursing", "护理部", "Nursing", False),
+        ("pharmacy", "药学部", "Pharmacy", False),
+        ("laboratory", "检验科", "Clinical laboratory", False),
+        ("radiology", "影像科", "Radiology", False),
+    ],
+    "partner": [("internal", "内科", "Internal medicine", False)],
+}
+
+DEMO_STAFF = [
+    StaffSpec("dr.wang", "王建国", Role.DOCTOR, "doctor", "chief", 22, ("cardiology",)),
+    StaffSpec("dr.cao", "曹悦", Role.DOCTOR, "doctor", "attending", 9, ("stomatology",)),
+    StaffSpec("dr.guo", "郭丽", Role.DOCTOR, "doctor", "assoc_chief", 17, ("rehabilitation",)),
+    StaffSpec("dr.he", "贺晓东", Role.DOCTOR, "doctor", "resident", 2, ("cardiology",)),
+    StaffSpec("nurse.zhao", "赵秀兰", Role.NURSE, "nurse", "supervisor_nurse", 14, ("nursing",)),
+    StaffSpec("nurse.liu", "刘婷", Role.NURSE, "nurse", "nurse", 2, ("nursing",)),
+    StaffSpec("pharm.sun", "孙立平", Role.PHARMACIST, "pharmacist", "supervisor_pharmacist", 11, ("pharmacy",)),
+    StaffSpec("lab.zhou", "周敏", Role.LAB_TECH, "technician", "supervisor_technician", 8, ("laboratory",)),
+    StaffSpec("dispatch.wu", "吴刚", Role.DISPATCHER),
+    StaffSpec("admin.zheng", "郑华", Role.ADMIN),
+    StaffSpec("audit.qian", "钱文", Role.AUDITOR),
+    StaffSpec("dr.chen", "陈志强", Role.DOCTOR, "doctor", "assoc_chief", 15, ("internal",), facility="partner"),
+]
+
+HYPERTENSIVE = PatientSpec("李建华", "13803510001", "140105", date(1968, 3, 14), "031")
+PARAPLEGIC = PatientSpec("李福生", "13803510002", "140402", date(1958, 6, 2), "017")
+DAUGHTER = PatientSpec("李娟", "13803510003", "140402", date(1986, 9, 20), "024")
+DENTAL = PatientSpec("张敏", "13803510004", "140106", date(1991, 11, 8), "046")
+DEMO_PATIENTS = [HYPERTENSIVE, PARAPLEGIC, DAUGHTER, DENTAL]
+
+
+def resident_id(spec: PatientSpec) -> str:
+    body = f"{spec.region}{spec.birth:%Y%m%d}{spec.serial}"
+    return body + ric.calc_check_digit(body + "0")  # the function expects a placeholder check digit
+
+
+def demo_totp_key(username: str) -> str:
+    """A stable secret per demo account, so the printed secret stays valid across reloads (demo only)."""
+    return hashlib.sha256(f"ihospital-demo-totp:{username}".encode()).hexdigest()[:40]
+
+
+def totp_secret_base32(username: str) -> str:
+    return b32encode(bytes.fromhex(demo_totp_key(username))).decode()
+
+
+@dataclass(frozen=True)
+class Login:
+    role: str
+    login: str
+    name: str
+    note: str
+    totp_secret: str = ""
+
+
+def _facilities() -> dict[str, Facility]:
+    out = {}
+    for key, fields in FACILITIES.items():
+        out[key], _ = Facility.objects.get_or_create(code=f"demo-{key}", defaults=fields)
+        for code, zh, en, online in DEPARTMENTS[key]:
+            Department.objects.get_or_create(
+                facility=out[key], code=code,
+                defaults={"name_zh": zh, "name_en": en, "offers_online_visits": online},
+            )
+    return out
+
+
+def _staff(spec: StaffSpec, facilities: dict[str, Facility], employee_no: str, admin: User | None) -> User:
+    user = User.objects.filter(username=spec.username).first()
+    if user is None:
+        user = accounts.create_staff(
+            username=spec.username, real_name=spec.real_name, role=spec.role, password=DEMO_PASSWORD,
+            employee_no=employee_no, created_by=admin,
+        )
+        if spec.role == Role.ADMIN:
+            User.objects.filter(pk=user.pk).update(is_superuser=True, is_staff=True)
+    TOTPDevice.objects.get_or_create(
+        user=user, name="demo", defaults={"key": demo_totp_key(spec.username), "confirmed": True}
+    )
+    if spec.profession and not Practitioner.objects.filter(user=user).exists():
+        facility = facilities[spec.facility]
+        today = timezone.localdate()
+        directory.register_practitioner(
+            user=user, facility=facility, profession=spec.profession,
+            licence_no=f"DEMO{employee_no}", title=spec.title,
+            independent_practice_since=today.replace(year=today.year - spec.years) - timedelta(days=30),
+            departments=list(Department.objects.filter(facility=facility, code__in=spec.departments)),
+            actor=admin,
+        )
+    return user
+
+
+def _patient(spec: PatientSpec) -> PatientProfile:
+    existing = PatientProfile.objects.filter(resident_id=resident_id(spec)).first()
+    if existing:
+        return existing
+    return accounts.register_patient(
+        real_name=spec.real_name, resident_id=resident_id(spec), phone=spec.phone,
+        password=DEMO_PASSWORD, health_data_consent=True,
+    )
+
+
+def _diagnosis(doctor: User, patient: PatientProfile, department: str, code: str, days_ago: int,
+               reason: str, summary: str) -> None:
+    """An in-person clinic visit with a confirmed chronic diagnosis: the basis for online follow-ups."""
+    if Condition.objects.filter(patient=patient, code=code, encounter__isnull=False).exists():
+        return
+    dept = Department.objects.get(facility__kind=FacilityKind.HOME, code=department)
+    started = timezone.now() - timedelta(days=days_ago)
+    encounter = records.record_in_person_encounter(
+        actor=doctor, mrn=patient.mrn, department_id=dept.pk, started_at=started, reason=reason, summary=summary
+    )
+    records.add_condition(
+        actor=doctor, patient_id=patient.pk, code=code, encounter_id=encounter.pk, chronic=True,
+        onset_date=(started - timedelta(days=365 * 3)).date(),
+    )
+
+
+@transaction.atomic
+def load() -> list[Login]:
+    facilities = _facilities()
+    admin = None
+    staff: dict[str, User] = {}
+    for n, spec in enumerate(DEMO_STAFF, start=1):
+        staff[spec.username] = _staff(spec, facilities, f"E{n:04d}", admin)
+        if spec.role == Role.ADMIN:
+            admin = staff[spec.username]
+    patients = {spec.real_name: _patient(spec) for spec in DEMO_PATIENTS}
+
+    li = patients[HYPERTENSIVE.real_name]
+    _diagnosis(staff["dr.wang"], li, "cardiology", "I10", 40, "头晕、血压升高",
+               "诊室血压 162/98 mmHg，诊断原发性高血压 2 级，予氨氯地平 5 mg 每日一次。")
+    if not records_has(li, "medication"):
+        records.add_medication(actor=staff["dr.wang"], patient_id=li.pk, medication="氨氯地平片 Amlodipine",
+                               dose="5 mg", frequency="每日一次 qd", route="口服 po",
+                               started_on=timezone.localdate() - timedelta(days=40))
+    if not records_has(li, "allergy"):
+        records.add_allergy(actor=li.user, patient_id=li.pk, substance="青霉素 Penicillin", reaction="皮疹 rash")
+
+    elder = patients[PARAPLEGIC.real_name]
+    _diagnosis(staff["dr.guo"], elder, "rehabilitation", "G82.2", 120, "出院后随访",
+               "脊髓损伤后截瘫，长期卧床，需居家护理（导尿管护理、压疮预防）。")
+    daughter = patients[DAUGHTER.real_name]
+    if not elder.proxies.filter(proxy_user=daughter.user, status=ProxyStatus.ACTIVE).exists():
+        accounts.invite_proxy(patient_user=elder.user, proxy_phone=DAUGHTER.phone,
+                              proxy_real_name=DAUGHTER.real_name, relationship="child", consent=True)
+
+    dental = patients[DENTAL.real_name]
+    _diagnosis(staff["dr.cao"], dental, "stomatology", "K05.3", 30, "牙龈出血",
+               "慢性牙周炎，已行龈上洁治，约 4 周后复诊。")
+
+    logins = [
+        Login(Role.PATIENT, HYPERTENSIVE.phone, HYPERTENSIVE.real_name, "hypertension (I10), diagnosed in person"),
+        Login(Role.PATIENT, PARAPLEGIC.phone, PARAPLEGIC.real_name, "68, paraplegic (G82.2), daughter acts for him"),
+        Login(Role.PATIENT, DAUGHTER.phone, DAUGHTER.real_name, "proxy: acts for her father"),
+        Login(Role.PATIENT, DENTAL.phone, DENTAL.real_name, "dental follow-up (K05.3)"),
+    ]
+    notes = {
+        "dr.wang": "cardiology, chief physician, may practise online",
+        "dr.cao": "stomatology (the dentist of the seed)",
+        "dr.guo": "rehabilitation, cares for Li Fusheng",
+        "dr.he": "2 years of practice: NOT allowed to practise online",
+        "nurse.zhao": "supervisor nurse, 14 years: may nurse at homes",
+        "nurse.liu": "2 years, title nurse: NOT allowed at homes",
+        "dr.chen": "partner county hospital",
+    }
+    for spec in DEMO_STAFF:
+        logins.append(Login(spec.role, spec.username, spec.real_name, notes.get(spec.username, ""),
+                            totp_secret_base32(spec.username)))
+    return logins
+
+
+def records_has(patient: PatientProfile, kind: str) -> bool:
+    model = {"medication": MedicationStatement, "allergy": Allergy}[kind]
+    return model.objects.filter(patient=patient).exists()
+
+
+def format_logins(logins: list[Login]) -> str:
+    lines = [
+        "Demo logins (password for every account: %s)" % DEMO_PASSWORD,
+        "Staff also type a 6-digit code: add the TOTP secret to an authenticator app,",
+        "or print the current code with:  .venv/bin/ihospital demo_otp <username>",
+        "",
+        f"{'role':<11} {'login':<14} {'name':<6} {'TOTP secret':<33} note",
+    ]
+    for login in logins:
+        lines.append(f"{login.role:<11} {login.login:<14} {login.name:<6} {login.totp_secret or '-':<33} {login.note}")
+    return "\n".join(lines)
+

@@ -1,0 +1,28 @@
+"""Print the current 6-digit code of a demo staff account, for trying the platform without a phone app."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django_otp.oath import totp
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from ihospital.web.demo.story import DEMO_STAFF
+
+
+class Command(BaseCommand):
+    help = "Print the current TOTP code of a demo staff account (demo deployments only)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("username")
+
+    def handle(self, *args, username: str, **options):
+        if not settings.DEMO_ENABLED:
+            raise CommandError("Demo shortcuts are disabled in production.")
+        if username not in {s.username for s in DEMO_STAFF}:
+            raise CommandError(f"{username} is not a demo staff account")
+        device = TOTPDevice.objects.filter(user__username=username, confirmed=True).first()
+        if device is None:
+            raise CommandError("run seed_demo first")
+        code = totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits)
+        self.stdout.write(f"{code:0{device.digits}d}")
