@@ -1,0 +1,198 @@
+"""The ``ihospital`` command.
+
+``ihospital serve`` runs the whole embedded platform in one command: it migrates the database, loads the
+demo data where the deployment allows it, then supervises two child processes, the ASGI web server
+(uvicorn) and the background task worker (django-tasks-db's ``db_worker``).
+
+Any other subcommand is handed to Django's management utility: ``ihospital audit verify`` is
+``manage.py audit verify``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+SETTINGS_MODULE = "ihospital.settings"
+# How long the children get to finish after SIGTERM before they are killed.
+STOP_TIMEOUT = 10.0
+POLL_INTERVAL = 0.2
+
+USAGE = """\
+ihospital serve [--host HOST] [--port PORT]
+    migrate, load demo data (embedded deployment only), run the web server and the task worker
+ihospital <django command> [args...]
+    any Django management command, e.g. `ihospital migrate`, `ihospital audit verify`
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", SETTINGS_MODULE)
+    if args and args[0] == "serve":
+        return serve(args[1:])
+    if not args or args[0] in {"-h", "--help"}:
+        print(USAGE)
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(["ihospital", *args])
+    return 0
+
+
+# --- serve ------------------------------------------------------------------------------------------------
+
+
+def serve(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="ihospital serve", description="Run the web server and the task worker (Ctrl-C stops both)."
+    )
+    parser.add_argument(
+        "--host", default=os.environ.get("HOST", "127.0.0.1"), help="default: $HOST or 127.0.0.1"
+    )
+    parser.add_argument(
+        "--port", type=int, default=int(os.environ.get("PORT", "8000")), help="default: $PORT or 8000"
+    )
+    options = parser.parse_args(argv)
+    if _port_answers(options.host, options.port):
+        # Checked up front: otherwise the banner below could announce someone else's server.
+        print(f"ihospital: {_url(options.host, options.port)} is already in use; try --port", file=sys.stderr)
+        return 1
+
+    try:
+        run_worker = _prepare()
+    except KeyboardInterrupt:
+        print("\nihospital: interrupted before the server started", file=sys.stderr)
+        return 130
+
+    server_cmd = [
+        sys.executable, "-m", "uvicorn", "ihospital.asgi:application",
+        "--host", options.host, "--port", str(options.port),
+        # Django's ASGI handler has no lifespan support; "off" spares a confusing startup message.
+        "--lifespan", "off",
+    ]  # fmt: skip
+    # --no-reload: with DEBUG set the worker would otherwise fork an autoreloader we could not supervise.
+    worker_cmd = [sys.executable, "-m", "django", "db_worker", "--no-reload"]
+
+    children = {"web server": server_cmd}
+    if run_worker:
+        children["task worker"] = worker_cmd
+    else:
+        print("ihospital: TASKS_BACKEND is not a database backend: no task worker started", file=sys.stderr)
+    return _supervise(children, options.host, options.port)
+
+
+def _prepare() -> bool:
+    """Migrate and seed in this process; answer whether the configured task backend needs a db_worker."""
+    import django
+
+    django.setup()
+
+    from django.conf import settings
+    from django.core.management import call_command, get_commands
+    from django.db import connections
+    from django.utils.module_loading import import_string
+    from django_tasks_db.backend import DatabaseBackend
+
+    call_command("migrate", interactive=False)
+    if getattr(settings, "DEMO_ENABLED", False):
+        if "seed_demo" in get_commands():
+            call_command("seed_demo")  # prints the demo logins itself
+        else:
+            print("ihospital: no demo data loaded: the seed_demo command does not exist yet", file=sys.stderr)
+    # The children open their own connections; don't keep ours (an idle SQLite handle) open beside them.
+    connections.close_all()
+    backend = import_string(settings.TASKS["default"]["BACKEND"])
+    return issubclass(backend, DatabaseBackend)
+
+
+def _supervise(commands: dict[str, list[str]], host: str, port: int) -> int:
+    """Run the children until a signal arrives (exit 0) or one of them ends on its own (exit non-zero)."""
+    signals_received: list[int] = []
+
+    def on_signal(signum, frame):
+        signals_received.append(signum)
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    children: dict[str, subprocess.Popen] = {}
+    exit_code = 0
+    try:
+        for name, cmd in commands.items():
+            # Each child gets its own process group, so the SIGINT that Ctrl-C sends to the terminal's
+            # foreground group reaches only us. We then send each child one SIGTERM: db_worker treats a
+            # second signal as "abort the running task", which a direct SIGINT plus ours would amount to.
+            children[name] = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, process_group=0)  # noqa: S603
+
+        announced = False
+        while not signals_received:
+            ended = [(name, proc.returncode) for name, proc in children.items() if proc.poll() is not None]
+            if ended:
+                name, code = ended[0]
+                print(f"ihospital: the {name} exited unexpectedly (code {code}); stopping", file=sys.stderr)
+                exit_code = code if code and code > 0 else 1
+                break
+            if not announced and _port_answers(host, port):
+                _announce(host, port)
+                announced = True
+            time.sleep(POLL_INTERVAL)
+        if signals_received:
+            name = signal.Signals(signals_received[0]).name
+            print(f"\nihospital: {name} received, stopping", file=sys.stderr)
+    finally:
+        _stop(children, signals_received)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return exit_code
+
+
+def _stop(children: dict[str, subprocess.Popen], signals_received: list[int]) -> None:
+    """SIGTERM every child still running, wait for them, and kill what is left after STOP_TIMEOUT.
+
+    A further Ctrl-C while waiting kills at once.
+    """
+    already = len(signals_received)
+    for proc in children.values():
+        if proc.poll() is None:
+            proc.terminate()
+    deadline = time.monotonic() + STOP_TIMEOUT
+    while any(proc.poll() is None for proc in children.values()):
+        if time.monotonic() > deadline or len(signals_received) > already:
+            for name, proc in children.items():
+                if proc.poll() is None:
+                    print(f"ihospital: killing the {name}", file=sys.stderr)
+                    proc.kill()
+                    proc.wait()
+            break
+        time.sleep(POLL_INTERVAL / 2)
+
+
+def _connect_host(host: str) -> str:
+    # A wildcard bind answers on loopback; that is also the address to show someone on this machine.
+    return {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(host, host)  # noqa: S104
+
+
+def _url(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
+
+
+def _port_answers(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((_connect_host(host), port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def _announce(host: str, port: int) -> None:
+    url = _url(_connect_host(host), port)
+    line = "=" * max(len(url) + 24, 48)
+    extra = f"\n  (listening on all interfaces: {host or '*'})" if _connect_host(host) != host else ""
+    print(f"\n{line}\n  ihospital is running at {url}{extra}\n  press Ctrl-C to stop\n{line}\n", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
