@@ -20,9 +20,9 @@ def setup() -> None:
     django.setup()
     if os.environ.get("DATABASE_URL"):
         # Never touch a real database: benchmarks run on pytest-style throwaway ones only.
-        from django.db import connection
-
         import atexit
+
+        from django.db import connection
 
         old_name = connection.settings_dict["NAME"]
         connection.creation.create_test_db(verbosity=0, autoclobber=True)

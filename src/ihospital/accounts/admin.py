@@ -15,7 +15,9 @@ class UserAdmin(BaseUserAdmin):
         ("Preferences", {"fields": ("language", "elder_mode")}),
         ("Access", {"fields": ("is_active", "is_staff", "is_superuser", "groups", "failed_logins", "locked_until")}),
     )
-    add_fieldsets = ((None, {"classes": ("wide",), "fields": ("username", "real_name", "role", "password1", "password2")}),)
+    add_fieldsets = (
+        (None, {"classes": ("wide",), "fields": ("username", "real_name", "role", "password1", "password2")}),
+    )
 
 
 @admin.register(PatientProfile)

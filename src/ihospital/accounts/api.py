@@ -6,7 +6,6 @@ from django.conf import settings
 from django.contrib.auth import logout
 from ninja import Router, Schema
 
-
 from . import selectors, services
 
 router = Router(tags=["accounts"])

@@ -165,6 +165,9 @@ class Consent(models.Model):
         ordering = ["-granted_at"]
         indexes = [models.Index(fields=["patient", "kind"])]
 
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} ({self.version})"
+
     @property
     def active(self) -> bool:
         return self.withdrawn_at is None
@@ -215,6 +218,9 @@ class Proxy(models.Model):
             ),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.proxy_user} → {self.patient} ({self.status})"
+
 
 class ApiToken(models.Model):
     """A bearer token for API clients (the mobile app). Only its hash is stored."""
@@ -227,6 +233,9 @@ class ApiToken(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField()
     revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"token of {self.user} ({self.name or self.pk})"
 
     @staticmethod
     def hash_key(key: str) -> str:

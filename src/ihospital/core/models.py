@@ -49,6 +49,9 @@ class AuditHead(models.Model):
     class Meta:
         constraints = [models.CheckConstraint(condition=models.Q(id=1), name="audit_head_singleton")]
 
+    def __str__(self) -> str:
+        return f"audit head at seq {self.seq}"
+
 
 class AuditEvent(models.Model):
     """One row per read or write of health data (and per login). Never updated, never deleted.
@@ -82,6 +85,17 @@ class AuditEvent(models.Model):
         verbose_name = _("audit event")
         verbose_name_plural = _("audit events")
 
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.actor_label} {self.action} {self.object_type}:{self.object_id} {self.outcome}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise TypeError("AuditEvent is append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise TypeError("AuditEvent is append-only")
+
     def canonical(self) -> str:
         payload = {
             "seq": self.seq,
@@ -102,15 +116,6 @@ class AuditEvent(models.Model):
     def compute_hash(self) -> str:
         return hashlib.sha256((self.prev_hash + self.canonical()).encode()).hexdigest()
 
-    def save(self, *args, **kwargs):
-        if self.pk is not None:
-            raise TypeError("AuditEvent is append-only")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise TypeError("AuditEvent is append-only")
-
-
 class TimelineEvent(models.Model):
     """The history of one object's status: who moved it from which status to which, when and why."""
 
@@ -129,3 +134,6 @@ class TimelineEvent(models.Model):
     class Meta:
         ordering = ["at", "id"]
         indexes = [models.Index(fields=["content_type", "object_id"])]
+
+    def __str__(self) -> str:
+        return f"{self.content_type_id}:{self.object_id} {self.from_status}→{self.to_status}"

@@ -21,7 +21,15 @@ class QualificationInline(admin.TabularInline):
 
 @admin.register(Practitioner)
 class PractitionerAdmin(admin.ModelAdmin):
-    list_display = ("user", "profession", "title", "licence_no", "facility", "independent_practice_since", "verified_at")
+    list_display = (
+        "user",
+        "profession",
+        "title",
+        "licence_no",
+        "facility",
+        "independent_practice_since",
+        "verified_at",
+    )
     list_filter = ("profession", "facility")
     search_fields = ("user__real_name", "licence_no")
     inlines = [QualificationInline]

@@ -18,12 +18,12 @@ class BilingualName(models.Model):
     class Meta:
         abstract = True
 
+    def __str__(self) -> str:
+        return self.name
+
     @property
     def name(self) -> str:
         return self.name_en if (get_language() or "").startswith("en") else self.name_zh
-
-    def __str__(self) -> str:
-        return self.name
 
 
 class FacilityKind(models.TextChoices):
@@ -164,6 +164,9 @@ class Qualification(models.Model):
     issued_on = models.DateField(null=True, blank=True)
     expires_on = models.DateField(null=True, blank=True)
     verified_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.number}".strip()
 
     def is_valid(self, on: date | None = None) -> bool:
         on = on or timezone.localdate()

@@ -53,6 +53,9 @@ class Encounter(ChartEntry):
     class Meta:
         ordering = ["-started_at"]
 
+    def __str__(self) -> str:
+        return f"{self.get_mode_display()} {self.started_at:%Y-%m-%d} {self.department}"
+
     @property
     def at_home_hospital(self) -> bool:
         return self.facility.kind == FacilityKind.HOME
@@ -88,6 +91,9 @@ class Condition(ChartEntry):
         ordering = ["-recorded_at"]
         indexes = [models.Index(fields=["patient", "code"])]
 
+    def __str__(self) -> str:
+        return f"{self.code} {self.display}"
+
     @property
     def is_definite_in_person_diagnosis(self) -> bool:
         """The basis the rules require for an online follow-up: a confirmed diagnosis from an in-person visit."""
@@ -122,6 +128,9 @@ class Allergy(ChartEntry):
         ordering = ["substance"]
         verbose_name_plural = "allergies"
 
+    def __str__(self) -> str:
+        return self.substance
+
 
 class MedicationStatus(models.TextChoices):
     ACTIVE = "active", _("taking")
@@ -141,6 +150,9 @@ class MedicationStatement(ChartEntry):
 
     class Meta:
         ordering = ["medication"]
+
+    def __str__(self) -> str:
+        return f"{self.medication} {self.dose} {self.frequency}".strip()
 
 
 class DocumentKind(models.TextChoices):
@@ -166,6 +178,9 @@ class Document(ChartEntry):
 
     class Meta:
         ordering = ["-recorded_at"]
+
+    def __str__(self) -> str:
+        return self.title
 
 
 class CareSource(models.TextChoices):
@@ -198,3 +213,6 @@ class CareRelationship(models.Model):
                 fields=["patient", "clinician", "source", "source_id"], name="care_relationship_once_per_source"
             )
         ]
+
+    def __str__(self) -> str:
+        return f"{self.clinician} → {self.patient} ({self.source})"

@@ -247,7 +247,7 @@ def records_has(patient: PatientProfile, kind: str) -> bool:
 
 def format_logins(logins: list[Login]) -> str:
     lines = [
-        "Demo logins (password for every account: %s)" % DEMO_PASSWORD,
+        f"Demo logins (password for every account: {DEMO_PASSWORD})",
         "Staff also type a 6-digit code: add the TOTP secret to an authenticator app,",
         "or print the current code with:  .venv/bin/ihospital demo_otp <username>",
         "",
