@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import NoReturn
 
 from django.conf import settings
 from django.contrib.auth import password_validation
@@ -182,46 +183,73 @@ def check_credentials(*, identifier: str, password: str) -> User:
     """Check a login and password with per-account lockout and per-address throttling.
 
     A locked account is refused before its password is checked, so guessing stops paying off.
-    Failures are counted with an atomic UPDATE so concurrent guesses cannot slip past the limit.
+    Each check first claims one of the account's remaining attempts with a conditional UPDATE, so concurrent
+    guesses cannot slip past the limit: at most LOGIN_MAX_FAILURES passwords are checked per lockout period.
     """
     ip = context.current().ip
     if cache.get(_ip_key(ip), 0) >= settings.LOGIN_IP_MAX_FAILURES:
         raise DomainError("too_many_attempts", _("Too many failed sign-ins from here. Try again later."), status=429)
     user = _find_login(identifier)
-    now = timezone.now()
-    if user is not None and user.locked_until and user.locked_until > now:
-        audit.record(actor=None, action=AuditAction.LOGIN, obj=user, outcome=AuditOutcome.DENIED,
-                     detail={"reason": "locked"})
-        minutes = max(1, int((user.locked_until - now).total_seconds() // 60) + 1)
-        raise DomainError(
-            "account_locked",
-            _("This account is locked after repeated wrong passwords. Try again in %(minutes)d minutes.")
-            % {"minutes": minutes},
-            status=403,
-        )
+    if user is not None and not _claim_attempt(user):
+        _refuse_locked(user)
     if user is None or not user.is_active or not user.check_password(password):
         if user is None:
             User().set_password(password)  # spend the same time as a real check
-        _count_failure(user, ip)
+        _count_failure(user, ip, claimed=True)
         raise DomainError("invalid_credentials", _("The mobile number/username or password is wrong."), status=401)
-    if user.failed_logins or user.locked_until:
-        User.objects.filter(pk=user.pk).update(failed_logins=0, locked_until=None)
+    User.objects.filter(pk=user.pk).update(failed_logins=0, locked_until=None)
     return user
 
 
-def _count_failure(user: User | None, ip: str) -> None:
+def _claim_attempt(user: User) -> bool:
+    """Take one attempt (failed_logins + 1) if the account is not locked and has attempts left."""
+    now = timezone.now()
+    return (
+        User.objects.filter(Q(locked_until__isnull=True) | Q(locked_until__lte=now))
+        .filter(pk=user.pk, failed_logins__lt=settings.LOGIN_MAX_FAILURES)
+        .update(failed_logins=F("failed_logins") + 1)
+        == 1
+    )
+
+
+def _lock_if_exhausted(user: User) -> None:
+    User.objects.filter(pk=user.pk, failed_logins__gte=settings.LOGIN_MAX_FAILURES).update(
+        locked_until=timezone.now() + timedelta(seconds=settings.LOGIN_LOCKOUT_SECONDS), failed_logins=0
+    )
+
+
+def _refuse_locked(user: User) -> NoReturn:
+    # No attempt left: either locked, or the last attempts are being checked right now (then lock already, so
+    # an account can never stay without attempts and without a lock that expires).
+    _lock_if_exhausted(user)
+    user.refresh_from_db(fields=["locked_until", "failed_logins"])
+    now = timezone.now()
+    audit.record(actor=None, action=AuditAction.LOGIN, obj=user, outcome=AuditOutcome.DENIED,
+                 detail={"reason": "locked"})
+    remaining = (user.locked_until - now).total_seconds() if user.locked_until else settings.LOGIN_LOCKOUT_SECONDS
+    minutes = max(1, int(remaining // 60) + 1)
+    raise DomainError(
+        "account_locked",
+        _("This account is locked after repeated wrong passwords. Try again in %(minutes)d minutes.")
+        % {"minutes": minutes},
+        status=403,
+    )
+
+
+def _count_failure(user: User | None, ip: str, *, claimed: bool = False) -> None:
+    # add() is atomic (it only writes a missing key), so concurrent first failures are all counted.
+    cache.add(_ip_key(ip), 0, settings.LOGIN_LOCKOUT_SECONDS)
     try:
         cache.incr(_ip_key(ip))
-    except ValueError:
+    except ValueError:  # expired between add() and incr()
         cache.set(_ip_key(ip), 1, settings.LOGIN_LOCKOUT_SECONDS)
     if user is None:
         audit.record(actor=None, action=AuditAction.LOGIN, object_type="accounts.user",
                      outcome=AuditOutcome.FAILED, detail={"reason": "unknown login"})
         return
-    User.objects.filter(pk=user.pk).update(failed_logins=F("failed_logins") + 1)
-    User.objects.filter(pk=user.pk, failed_logins__gte=settings.LOGIN_MAX_FAILURES).update(
-        locked_until=timezone.now() + timedelta(seconds=settings.LOGIN_LOCKOUT_SECONDS), failed_logins=0
-    )
+    if not claimed:  # a wrong second factor: the password check that preceded it already reset the count
+        User.objects.filter(pk=user.pk).update(failed_logins=F("failed_logins") + 1)
+    _lock_if_exhausted(user)
     audit.record(actor=None, action=AuditAction.LOGIN, obj=user, outcome=AuditOutcome.FAILED,
                  detail={"reason": "wrong password"})
 
@@ -235,6 +263,9 @@ def verify_second_factor(*, user: User, code: str) -> TOTPDevice:
     code = (code or "").strip().replace(" ", "")
     if device is None:
         raise DomainError("second_factor_not_enrolled", _("Set up your authenticator app first."), status=401)
+    if not code:
+        # The password was right and the code is still to come: ask for it, it is not a failed attempt.
+        raise DomainError("second_factor_required", _("Staff must confirm the 6-digit code."), status=401)
     if not code.isdigit() or not device.verify_token(code):
         _count_failure(user, context.current().ip)
         raise DomainError("invalid_second_factor", _("The 6-digit code is wrong or expired."), status=401)
@@ -371,7 +402,9 @@ def invite_proxy(
             )
     except IntegrityError:
         raise DomainError("proxy_exists", _("This relative is already your proxy or waiting for approval.")) from None
-    proxy.consent = give_consent(actor=patient_user, patient=patient, kind=ConsentKind.PROXY, subject=f"proxy:{proxy.pk}")
+    proxy.consent = give_consent(
+        actor=patient_user, patient=patient, kind=ConsentKind.PROXY, subject=f"proxy:{proxy.pk}"
+    )
     proxy.save(update_fields=["consent"])
     transition(proxy, ProxyStatus.ACTIVE, actor=patient_user, reason="invited by the patient with consent")
     audit.record(actor=patient_user, action=AuditAction.CREATE, obj=proxy, patient_id=patient.pk)

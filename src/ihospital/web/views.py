@@ -1,0 +1,98 @@
+"""The home page (one per role) and the audit log."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.apps import apps
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import render
+from django.urls import NoReverseMatch, reverse
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_GET, require_POST
+
+from ihospital.accounts import selectors as account_selectors
+from ihospital.accounts.acting import acting_patient
+from ihospital.accounts.models import CLINICAL_ROLES, ProxyStatus, Role
+from ihospital.core.audit import verify_chain
+from ihospital.records.selectors import patients_in_care
+
+from . import selectors
+
+
+@dataclass(frozen=True)
+class Service:
+    key: str
+    title: Promise
+    description: Promise
+    app: str
+    url_name: str
+
+    @property
+    def url(self) -> str | None:
+        """Where the service starts, or None while it is not built into this deployment ("coming soon")."""
+        if not apps.is_installed(f"ihospital.{self.app}"):
+            return None
+        try:
+            return reverse(self.url_name)
+        except NoReverseMatch:
+            return None
+
+
+SERVICES = (
+    Service("visits", _("Online follow-up visits"),
+            _("See your doctor again by chat or video for a chronic or common illness already diagnosed in person."),
+            "visits", "visits:home"),
+    Service("refills", _("Prescription refills with delivery"),
+            _("Ask for your regular medicines again; a pharmacist checks every prescription and we deliver."),
+            "prescriptions", "prescriptions:home"),
+    Service("tests", _("Test appointments and results"),
+            _("Book a time for blood tests or imaging and read the results here."),
+            "diagnostics", "diagnostics:home"),
+    Service("teleconsult", _("Remote expert consultation"),
+            _("Your local doctor consults our specialists without you travelling."),
+            "teleconsult", "teleconsult:home"),
+    Service("homecare", _("Home nursing"),
+            _("Nurses visit older, disabled or recently discharged patients at home after an assessment."),
+            "homecare", "homecare:home"),
+)
+
+
+@require_GET
+def home(request):
+    user = request.user
+    if not user.is_authenticated:
+        return render(request, "web/home_anonymous.html", {"services": SERVICES})
+    if user.role == Role.PATIENT:
+        proxies = account_selectors.proxies_of_patient(user)
+        context = {
+            "services": SERVICES,
+            "acting": acting_patient(request),
+            "patients": account_selectors.patients_acted_for(user).order_by("pk"),
+            "pending_requests": proxies.filter(status=ProxyStatus.PENDING).count(),
+        }
+        return render(request, "web/home_patient.html", context)
+    if user.role in CLINICAL_ROLES:
+        context = {"patients": patients_in_care(user).order_by("user__real_name")}
+        return render(request, "web/home_clinician.html", context)
+    if user.role == Role.AUDITOR:
+        return render(request, "web/home_auditor.html", {"events": selectors.latest_audit_events(user)})
+    if user.role == Role.ADMIN:
+        return render(request, "web/home_admin.html")
+    return render(request, "web/home_dispatcher.html")
+
+
+@login_required
+@require_GET
+def audit_log(request):
+    return render(request, "web/audit.html", {"events": selectors.latest_audit_events(request.user)})
+
+
+@login_required
+@require_POST
+def audit_verify(request):
+    selectors.require_auditor(request.user)
+    report = verify_chain()
+    context = {"events": selectors.latest_audit_events(request.user), "report": report}
+    return render(request, "web/audit.html", context)
