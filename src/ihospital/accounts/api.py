@@ -4,7 +4,7 @@ from datetime import date
 
 from django.conf import settings
 from django.contrib.auth import logout
-from ninja import Router, Schema
+from ninja import Router, Schema, Status
 
 from . import selectors, services
 
@@ -119,7 +119,7 @@ class ConsentOut(Schema):
 @router.post("/auth/register", auth=None, response={201: PatientOut})
 def register(request, payload: RegisterIn):
     profile = services.register_patient(**payload.dict())
-    return 201, profile
+    return Status(201, profile)
 
 
 @router.post("/auth/token", auth=None, response={201: TokenOut})
@@ -131,7 +131,7 @@ def create_token(request, payload: TokenIn):
         otp_verified = True
     token = services.issue_api_token(user=user, otp_verified=otp_verified, name=payload.name)
     services.record_login(user)
-    return 201, {"token": token, "expires_in_hours": settings.API_TOKEN_TTL_HOURS}
+    return Status(201, {"token": token, "expires_in_hours": settings.API_TOKEN_TTL_HOURS})
 
 
 @router.post("/auth/logout", response={204: None})
@@ -141,7 +141,7 @@ def sign_out(request):
         services.revoke_api_token(key=header.split(" ", 1)[1].strip())
     else:
         logout(request)
-    return 204, None
+    return Status(204, None)
 
 
 @router.get("/me", response=MeOut)
@@ -173,12 +173,12 @@ def list_proxies(request):
 
 @router.post("/proxies/invite", response={201: ProxyOut})
 def invite_proxy(request, payload: InviteProxyIn):
-    return 201, services.invite_proxy(patient_user=request.auth, **payload.dict())
+    return Status(201, services.invite_proxy(patient_user=request.auth, **payload.dict()))
 
 
 @router.post("/proxies/request", response={201: ProxyOut})
 def request_proxy(request, payload: RequestProxyIn):
-    return 201, services.request_proxy(proxy_user=request.auth, **payload.dict())
+    return Status(201, services.request_proxy(proxy_user=request.auth, **payload.dict()))
 
 
 @router.post("/proxies/{proxy_id}/approve", response=ProxyOut)

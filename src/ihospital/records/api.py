@@ -4,7 +4,7 @@ from datetime import date, datetime
 
 from django.http import FileResponse
 from django.utils.translation import get_language
-from ninja import File, Form, Router, Schema
+from ninja import File, Form, Router, Schema, Status
 from ninja.files import UploadedFile
 
 from . import icd10, selectors, services, storage
@@ -161,27 +161,28 @@ def get_chart(request, patient_id: int):
 
 @router.post("/encounters", response={201: EncounterOut})
 def record_encounter(request, payload: EncounterIn):
-    return 201, services.record_in_person_encounter(actor=request.auth, **payload.dict())
+    return Status(201, services.record_in_person_encounter(actor=request.auth, **payload.dict()))
 
 
 @router.post("/patients/{patient_id}/conditions", response={201: ConditionOut})
 def add_condition(request, patient_id: int, payload: ConditionIn):
-    return 201, services.add_condition(actor=request.auth, patient_id=patient_id, **payload.dict())
+    return Status(201, services.add_condition(actor=request.auth, patient_id=patient_id, **payload.dict()))
 
 
 @router.post("/patients/{patient_id}/allergies", response={201: AllergyOut})
 def add_allergy(request, patient_id: int, payload: AllergyIn):
-    return 201, services.add_allergy(actor=request.auth, patient_id=patient_id, **payload.dict())
+    return Status(201, services.add_allergy(actor=request.auth, patient_id=patient_id, **payload.dict()))
 
 
 @router.post("/patients/{patient_id}/medications", response={201: MedicationOut})
 def add_medication(request, patient_id: int, payload: MedicationIn):
-    return 201, services.add_medication(actor=request.auth, patient_id=patient_id, **payload.dict())
+    return Status(201, services.add_medication(actor=request.auth, patient_id=patient_id, **payload.dict()))
 
 
 @router.post("/patients/{patient_id}/documents", response={201: DocumentOut})
 def upload_document(request, patient_id: int, kind: Form[str], file: File[UploadedFile], title: Form[str] = ""):
-    return 201, services.upload_document(actor=request.auth, patient_id=patient_id, kind=kind, title=title, file=file)
+    doc = services.upload_document(actor=request.auth, patient_id=patient_id, kind=kind, title=title, file=file)
+    return Status(201, doc)
 
 
 @router.get("/documents/{document_id}/download", response={200: None})
