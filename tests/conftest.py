@@ -120,10 +120,3 @@ def doctor(db):
     practitioner = DoctorFactory()
     TOTPDeviceFactory(user=practitioner.user)
     return practitioner
-
-
-@pytest.fixture
-def api_client():
-    from django.test import Client
-
-    return Client()
