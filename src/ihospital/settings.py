@@ -10,6 +10,7 @@ Two deployments are recognised (``IHOSPITAL_DEPLOYMENT``):
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 from pathlib import Path
@@ -63,6 +64,9 @@ def _secret_key() -> str:
 
 
 SECRET_KEY = _secret_key()
+# Keys the audit log's hash chain. Keep it outside the database (and its backups) and never change it: rows
+# written under another key no longer verify. Defaults to a key derived from SECRET_KEY.
+AUDIT_CHAIN_KEY = os.environ.get("AUDIT_CHAIN_KEY") or hashlib.sha256(f"audit-chain:{SECRET_KEY}".encode()).hexdigest()
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "localhost", "[::1]", "testserver"])
 if PRODUCTION and not ALLOWED_HOSTS:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.utils import timezone
+from django.utils import timezone, translation
 from ninja.security import HttpBearer, SessionAuth
 
 from .models import ApiToken
@@ -21,6 +21,9 @@ class TokenAuth(HttpBearer):
             return None
         request.user = row.user
         request.auth_by_token = True
+        # The middleware ran before the token was read: apply the user's saved language now, as pages do.
+        translation.activate(row.user.language)
+        request.LANGUAGE_CODE = row.user.language
         return row.user
 
 

@@ -195,7 +195,7 @@ def check_credentials(*, identifier: str, password: str) -> User:
     if user is None or not user.is_active or not user.check_password(password):
         if user is None:
             User().set_password(password)  # spend the same time as a real check
-        _count_failure(user, ip, claimed=True)
+        _count_failure(user, ip)
         raise DomainError("invalid_credentials", _("The mobile number/username or password is wrong."), status=401)
     User.objects.filter(pk=user.pk).update(failed_logins=0, locked_until=None)
     return user
@@ -236,7 +236,8 @@ def _refuse_locked(user: User) -> NoReturn:
     )
 
 
-def _count_failure(user: User | None, ip: str, *, claimed: bool = False) -> None:
+def _count_failure(user: User | None, ip: str, *, reason: str = "wrong password") -> None:
+    """Record a failed secret. The account's attempt was already claimed (``_claim_attempt``) before checking."""
     # add() is atomic (it only writes a missing key), so concurrent first failures are all counted.
     cache.add(_ip_key(ip), 0, settings.LOGIN_LOCKOUT_SECONDS)
     try:
@@ -247,11 +248,9 @@ def _count_failure(user: User | None, ip: str, *, claimed: bool = False) -> None
         audit.record(actor=None, action=AuditAction.LOGIN, object_type="accounts.user",
                      outcome=AuditOutcome.FAILED, detail={"reason": "unknown login"})
         return
-    if not claimed:  # a wrong second factor: the password check that preceded it already reset the count
-        User.objects.filter(pk=user.pk).update(failed_logins=F("failed_logins") + 1)
     _lock_if_exhausted(user)
     audit.record(actor=None, action=AuditAction.LOGIN, obj=user, outcome=AuditOutcome.FAILED,
-                 detail={"reason": "wrong password"})
+                 detail={"reason": reason})
 
 
 def confirmed_totp_device(user: User) -> TOTPDevice | None:
@@ -266,9 +265,13 @@ def verify_second_factor(*, user: User, code: str) -> TOTPDevice:
     if not code:
         # The password was right and the code is still to come: ask for it, it is not a failed attempt.
         raise DomainError("second_factor_required", _("Staff must confirm the 6-digit code."), status=401)
+    # Codes draw on the same attempts as passwords, so a locked account cannot go on guessing codes either.
+    if not _claim_attempt(user):
+        _refuse_locked(user)
     if not code.isdigit() or not device.verify_token(code):
-        _count_failure(user, context.current().ip)
+        _count_failure(user, context.current().ip, reason="wrong second factor")
         raise DomainError("invalid_second_factor", _("The 6-digit code is wrong or expired."), status=401)
+    User.objects.filter(pk=user.pk).update(failed_logins=0, locked_until=None)
     return device
 
 
@@ -416,6 +419,9 @@ def request_proxy(
     *, proxy_user: User, patient_phone: str, patient_real_name: str, relationship: str
 ) -> Proxy:
     """A relative asks to act for a patient. Nothing is granted until the patient consents."""
+    if proxy_user.role != Role.PATIENT:
+        # Staff reach charts through care relationships, never by becoming somebody's relative on the platform.
+        raise Forbidden("proxy_must_be_personal_account", _("Act for a relative from your personal account."))
     _check_relationship(relationship)
     mobile = normalise_mobile(patient_phone)
     patient = PatientProfile.objects.select_related("user").filter(user__phone=mobile).first()

@@ -7,6 +7,7 @@ through content types, so every domain app can use these without a dependency cy
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 
 from django.conf import settings
@@ -56,8 +57,9 @@ class AuditHead(models.Model):
 class AuditEvent(models.Model):
     """One row per read or write of health data (and per login). Never updated, never deleted.
 
-    ``hash`` = sha256(prev_hash + canonical form of this row), so an edit, a deletion or an insertion made
-    behind the application's back breaks the chain at that row; ``ihospital audit verify`` finds it.
+    ``hash`` = HMAC-SHA256(AUDIT_CHAIN_KEY, prev_hash + canonical form of this row), so an edit, a deletion or
+    an insertion made behind the application's back breaks the chain at that row; ``ihospital audit verify``
+    finds it.
     """
 
     seq = models.BigIntegerField(unique=True)
@@ -114,7 +116,10 @@ class AuditEvent(models.Model):
         return json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
     def compute_hash(self) -> str:
-        return hashlib.sha256((self.prev_hash + self.canonical()).encode()).hexdigest()
+        # Keyed (HMAC) rather than a bare hash: someone with write access to the database alone cannot
+        # recompute the chain after editing a row, because the key lives in the environment, not the database.
+        message = (self.prev_hash + self.canonical()).encode()
+        return hmac.new(settings.AUDIT_CHAIN_KEY.encode(), message, hashlib.sha256).hexdigest()
 
 class TimelineEvent(models.Model):
     """The history of one object's status: who moved it from which status to which, when and why."""

@@ -55,6 +55,7 @@ class EncounterOut(Schema):
 class ConditionOut(Schema):
     id: int
     code: str
+    name: str
     display: str
     verification: str
     clinical_status: str

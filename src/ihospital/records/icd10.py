@@ -66,6 +66,13 @@ def lookup(code: str) -> Code:
     return Code(norm, icd.get_description(norm), _zh_names().get(norm, ""))
 
 
+def known_name(code: str, language: str) -> str:
+    """The name of a stored (already validated) code in a language, or "" when the code is not known."""
+    if not icd.is_valid_item(code):
+        return ""
+    return Code(code, icd.get_description(code), _zh_names().get(code, "")).name(language)
+
+
 def search(query: str, limit: int = 20) -> list[Code]:
     """Codes starting with the query, then names containing it (English, case-insensitive, or Chinese)."""
     q = (query or "").strip()

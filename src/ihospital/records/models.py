@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from ihospital.accounts.models import PatientProfile
@@ -93,6 +94,13 @@ class Condition(ChartEntry):
 
     def __str__(self) -> str:
         return f"{self.code} {self.display}"
+
+    @property
+    def name(self) -> str:
+        """The diagnosis name in the reader's language (``display`` keeps the name as it was recorded)."""
+        from .icd10 import known_name
+
+        return known_name(self.code, get_language() or "") or self.display
 
     @property
     def is_definite_in_person_diagnosis(self) -> bool:
