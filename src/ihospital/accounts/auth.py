@@ -21,9 +21,11 @@ class TokenAuth(HttpBearer):
             return None
         request.user = row.user
         request.auth_by_token = True
-        # The middleware ran before the token was read: apply the user's saved language now, as pages do.
-        translation.activate(row.user.language)
-        request.LANGUAGE_CODE = row.user.language
+        # The middleware ran before the token was read. An app that names a language (Accept-Language) gets
+        # it; otherwise the user's saved language applies, as on the pages.
+        if not request.headers.get("Accept-Language"):
+            translation.activate(row.user.language)
+            request.LANGUAGE_CODE = row.user.language
         return row.user
 
 

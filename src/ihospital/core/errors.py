@@ -23,6 +23,7 @@ class DomainError(Exception):
         *,
         status: int | None = None,
         fields: dict[str, Any] | None = None,
+        link: str = "",
     ) -> None:
         super().__init__(code)
         self.code = code
@@ -30,11 +31,15 @@ class DomainError(Exception):
         if status is not None:
             self.status = status
         self.fields = fields or {}
+        # Where the user can go instead (e.g. the in-person booking page when an online visit is refused).
+        self.link = link
 
     def as_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {"code": self.code, "message": str(self.message)}
         if self.fields:
             body["fields"] = {k: str(v) for k, v in self.fields.items()}
+        if self.link:
+            body["link"] = self.link
         return {"error": body}
 
     def __str__(self) -> str:  # pragma: no cover - debugging aid
