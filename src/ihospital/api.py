@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.db import DataError
 from django.http import Http404
 from django.utils.translation import gettext as _
 from ninja import NinjaAPI
@@ -13,6 +14,8 @@ from ihospital.accounts.auth import api_auth
 from ihospital.core.errors import DomainError
 from ihospital.directory.api import router as directory_router
 from ihospital.records.api import router as records_router
+from ihospital.scheduling.api import router as scheduling_router
+from ihospital.visits.api import router as visits_router
 
 api = NinjaAPI(
     title="ihospital API",
@@ -43,6 +46,12 @@ def on_validation_error(request, exc: NinjaValidationError):
     return _error(request, 422, "invalid_input", _("Some fields are missing or not valid."), fields=fields)
 
 
+@api.exception_handler(DataError)
+def on_data_error(request, exc):
+    # e.g. an id beyond the column's range: the database says no; it is still bad input, not a server error.
+    return _error(request, 400, "invalid_input", _("A value is out of range."))
+
+
 @api.exception_handler(AuthenticationError)
 def on_auth_error(request, exc):
     return _error(request, 401, "not_authenticated", _("Please sign in."))
@@ -61,3 +70,5 @@ def on_http_error(request, exc: HttpError):
 api.add_router("/", accounts_router)
 api.add_router("/directory/", directory_router)
 api.add_router("/", records_router)
+api.add_router("/scheduling/", scheduling_router)
+api.add_router("/", visits_router)

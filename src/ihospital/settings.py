@@ -11,6 +11,7 @@ Two deployments are recognised (``IHOSPITAL_DEPLOYMENT``):
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import secrets
 from pathlib import Path
@@ -90,6 +91,9 @@ INSTALLED_APPS = [
     "ihospital.accounts",
     "ihospital.directory",
     "ihospital.records",
+    "ihospital.notifications",
+    "ihospital.visits",
+    "ihospital.scheduling",
     "ihospital.web",
 ]
 
@@ -235,5 +239,30 @@ LOGGING = {
 HOSPITAL_NAME = os.environ.get("HOSPITAL_NAME", "")
 ONLINE_DOCTOR_MIN_YEARS = 3
 HOME_NURSE_MIN_YEARS = 5
+# Scheduling: how far ahead slots are generated and bookable, and the limits on booking, cancelling and
+# rescheduling (a patient's own changes; the doctor and the hospital are not held to the hour limits).
+BOOKING_HORIZON_DAYS = int(os.environ.get("BOOKING_HORIZON_DAYS", 14))
+BOOKING_MIN_LEAD_MINUTES = int(os.environ.get("BOOKING_MIN_LEAD_MINUTES", 0))
+CANCEL_LIMIT_HOURS = float(os.environ.get("CANCEL_LIMIT_HOURS", 2))
+RESCHEDULE_LIMIT_HOURS = float(os.environ.get("RESCHEDULE_LIMIT_HOURS", 2))
+MAX_RESCHEDULES = int(os.environ.get("MAX_RESCHEDULES", 2))
 if not PRODUCTION:
     STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise serves from finders; it only wants the folder
+
+# --- Online visits -----------------------------------------------------------------------------------------------
+# ICE servers for WebRTC calls, as the JSON list RTCPeerConnection takes, e.g.
+# '[{"urls": "stun:stun.example.org:3478"},
+#   {"urls": "turn:turn.example.org:3478", "username": "u", "credential": "p"}]'.
+# Empty by default: on a LAN or loopback, host candidates connect without STUN; production needs a TURN server.
+ICE_SERVERS = json.loads(os.environ.get("ICE_SERVERS", "[]"))
+CHAT_MAX_CHARS = int(os.environ.get("CHAT_MAX_CHARS", 4000))
+VISIT_DEFAULT_MINUTES = int(os.environ.get("VISIT_DEFAULT_MINUTES", 10))
+VISIT_REMINDER_MINUTES = int(os.environ.get("VISIT_REMINDER_MINUTES", 30))
+UNANSWERED_ALERT_MINUTES = int(os.environ.get("UNANSWERED_ALERT_MINUTES", 15))
+VISIT_CARE_DAYS = int(os.environ.get("VISIT_CARE_DAYS", 30))
+# A second factor typed at sign-in this recently also starts the doctor's consultation day.
+CONSULT_REAUTH_MINUTES = int(os.environ.get("CONSULT_REAUTH_MINUTES", 5))
+# Retention (years). Chart records at least 15 years, chat and audio/video of visits at least 3 years.
+# Nothing of a chart or a visit is deleted by the application; these tell the archive job what it may purge.
+RETENTION_RECORDS_YEARS = int(os.environ.get("RETENTION_RECORDS_YEARS", 15))
+RETENTION_CHAT_YEARS = int(os.environ.get("RETENTION_CHAT_YEARS", 3))

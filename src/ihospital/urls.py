@@ -24,5 +24,7 @@ urlpatterns = [
     path("i18n/setlang/", set_language, name="set_language"),
     path("accounts/", include("ihospital.accounts.urls")),
     path("records/", include("ihospital.records.urls")),
+    path("visits/", include("ihospital.visits.urls")),
+    path("scheduling/", include("ihospital.scheduling.urls")),
     path("", include("ihospital.web.urls")),
 ]

@@ -199,3 +199,9 @@ def test_healthz_reports_a_broken_channel_layer(client, monkeypatch):
 
     monkeypatch.setattr(health, "get_channel_layer", lambda: None)
     assert client.get("/healthz").status_code == 503
+
+
+@pytest.mark.django_db
+def test_an_id_beyond_the_database_range_is_bad_input_not_a_crash(client, patient):
+    response = client.get(f"/api/patients/{2**70}/chart", headers=token_headers(patient.user))
+    assert 400 <= response.status_code < 500

@@ -253,6 +253,22 @@ def _count_failure(user: User | None, ip: str, *, reason: str = "wrong password"
                  detail={"reason": reason})
 
 
+# Session key holding when the second factor was last typed in this session (ISO 8601).
+SECOND_FACTOR_AT = "_second_factor_at"
+
+
+def second_factor_is_fresh(session, *, minutes: int) -> bool:
+    """Was the second factor typed in this session within the last ``minutes``?"""
+    from datetime import datetime
+
+    raw = session.get(SECOND_FACTOR_AT) if session is not None else None
+    try:
+        at = datetime.fromisoformat(raw) if raw else None
+    except ValueError:
+        return False
+    return at is not None and timezone.now() - at <= timedelta(minutes=minutes)
+
+
 def confirmed_totp_device(user: User) -> TOTPDevice | None:
     return TOTPDevice.objects.filter(user=user, confirmed=True).first()
 

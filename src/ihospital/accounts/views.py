@@ -15,7 +15,7 @@ from django.contrib.auth import logout as auth_logout
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
@@ -107,6 +107,8 @@ def _finish_staff_login(request, user: User, device: TOTPDevice):
     next_url = request.session.pop(PENDING_LOGIN, {}).get("next") or _home()
     auth_login(request, user)
     otp_login(request, device)  # marks the session verified; without it the staff session is ended
+    # When the code was typed: a doctor who signed in moments ago need not type a second code to start the day.
+    request.session[services.SECOND_FACTOR_AT] = timezone.now().isoformat()
     services.record_login(user)
     return _remember_language(redirect(next_url), user.language)
 

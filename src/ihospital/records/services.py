@@ -95,12 +95,17 @@ def grant_care(
     return rel
 
 
-def end_care(*, clinician: User, patient: PatientProfile, source: str, source_id: str = "", actor=None) -> None:
+def end_care(
+    *, clinician: User, patient: PatientProfile, source: str, source_id: str = "", actor=None,
+    at: datetime | None = None,
+) -> None:
+    """End a care relationship now, or at ``at`` (a visit keeps the chart open to its doctor for follow-up)."""
+    ends_at = at or timezone.now()
     CareRelationship.objects.filter(
         patient=patient, clinician=clinician, source=source, source_id=str(source_id), ends_at__isnull=True
-    ).update(ends_at=timezone.now())
+    ).update(ends_at=ends_at)
     audit.record(actor=actor or clinician, action=AuditAction.UPDATE, object_type="records.carerelationship",
-                 patient_id=patient.pk, detail={"ended": source, "clinician": clinician.pk})
+                 patient_id=patient.pk, detail={"ended": source, "clinician": clinician.pk, "at": ends_at.isoformat()})
 
 
 # ---- encounters and diagnoses ------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ TEMPLATES = {404: "404.html", 403: "403.html"}
 
 def render_domain_error(request, exc: DomainError):
     template = TEMPLATES.get(exc.status, "web/error.html")
-    context = {"message": exc.message, "code": exc.code, "status": exc.status}
+    context = {"message": exc.message, "code": exc.code, "status": exc.status, "link": exc.link}
     return render(request, template, context, status=exc.status)
 
 

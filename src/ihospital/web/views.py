@@ -17,6 +17,8 @@ from ihospital.accounts.acting import acting_patient
 from ihospital.accounts.models import CLINICAL_ROLES, ProxyStatus, Role
 from ihospital.core.audit import verify_chain
 from ihospital.records.selectors import patients_in_care
+from ihospital.visits import selectors as visit_selectors
+from ihospital.visits.models import ACTIVE_STATUSES
 
 from . import selectors
 
@@ -66,15 +68,22 @@ def home(request):
         return render(request, "web/home_anonymous.html", {"services": SERVICES})
     if user.role == Role.PATIENT:
         proxies = account_selectors.proxies_of_patient(user)
+        acting = acting_patient(request)
         context = {
             "services": SERVICES,
-            "acting": acting_patient(request),
+            "acting": acting,
+            "open_visits": visit_selectors.visits_of_patient(user, acting.pk).filter(status__in=ACTIVE_STATUSES).count()
+            if acting else 0,
             "patients": account_selectors.patients_acted_for(user).order_by("pk"),
             "pending_requests": proxies.filter(status=ProxyStatus.PENDING).count(),
         }
         return render(request, "web/home_patient.html", context)
     if user.role in CLINICAL_ROLES:
         context = {"patients": patients_in_care(user).order_by("user__real_name")}
+        if user.role == Role.DOCTOR:
+            practitioner = visit_selectors.own_practitioner(user)
+            context["open_visits"] = visit_selectors.doctor_worklist(user).count()
+            context["day_started"] = practitioner and visit_selectors.consultation_day(practitioner)
         return render(request, "web/home_clinician.html", context)
     if user.role == Role.AUDITOR:
         return render(request, "web/home_auditor.html", {"events": selectors.latest_audit_events(user)})

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 from base64 import b32encode
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, time, timedelta
 
 from django.db import transaction
 from django.utils import timezone
@@ -27,6 +27,8 @@ from ihospital.directory import services as directory
 from ihospital.directory.models import Department, Facility, FacilityKind, Practitioner
 from ihospital.records import services as records
 from ihospital.records.models import Allergy, Condition, MedicationStatement
+from ihospital.scheduling import services as scheduling
+from ihospital.scheduling.models import AvailabilityRule, VisitMode
 
 DEMO_PASSWORD = "Demo-2026-ihospital"
 
@@ -56,10 +58,12 @@ FACILITIES = {
     "home": dict(
         name_zh="汾河医科大学第一医院（演示）", name_en="First Hospital of Fenhe Medical University (demo)",
         kind=FacilityKind.HOME, level="三级甲等", city="太原", address="山西省太原市迎泽区解放南路 85 号",
+        phone="0351-5550100",
     ),
     "partner": dict(
         name_zh="上党区人民医院（演示）", name_en="Shangdang District People's Hospital (demo)",
         kind=FacilityKind.PARTNER, level="二级甲等", city="长治", address="山西省长治市上党区府前街 12 号",
+        phone="0355-5550200",
     ),
 }
 
@@ -127,6 +131,8 @@ def _facilities() -> dict[str, Facility]:
     out = {}
     for key, fields in FACILITIES.items():
         out[key], _ = Facility.objects.get_or_create(code=f"demo-{key}", defaults=fields)
+        if not out[key].phone:  # demo databases made before the appointment lines were added
+            Facility.objects.filter(pk=out[key].pk).update(phone=fields["phone"])
         for code, zh, en, online in DEPARTMENTS[key]:
             Department.objects.get_or_create(
                 facility=out[key], code=code,
@@ -186,6 +192,32 @@ def _diagnosis(doctor: User, patient: PatientProfile, department: str, code: str
     )
 
 
+# Online-visit availability the demo doctors publish: weekday clinic hours as text visits (15-minute slots, one
+# patient each) and a Saturday morning of video visits.
+WEEKDAY_HOURS = ((time(8), time(12)), (time(14), time(17)))
+AVAILABILITY = [
+    *((weekday, start, end, 15, VisitMode.TEXT) for weekday in range(5) for start, end in WEEKDAY_HOURS),
+    (5, time(9), time(12), 20, VisitMode.VIDEO),
+]
+
+
+def _availability(doctor: User, department: str) -> None:
+    """Publish the doctor's weekly times through the scheduling service (skipping those already published)."""
+    practitioner = Practitioner.objects.get(user=doctor)
+    dept = Department.objects.get(facility__kind=FacilityKind.HOME, code=department)
+    published = set(
+        AvailabilityRule.objects.filter(practitioner=practitioner, active=True).values_list("weekday", "start_time")
+    )
+    for weekday, start, end, minutes, mode in AVAILABILITY:
+        if (weekday, start) in published:
+            continue
+        scheduling.publish_rule(
+            actor=doctor, practitioner_id=practitioner.pk, department_id=dept.pk, weekday=weekday,
+            start_time=start, end_time=end, slot_minutes=minutes, capacity=1, mode=mode,
+            valid_from=timezone.localdate(),
+        )
+
+
 @transaction.atomic
 def load() -> list[Login]:
     facilities = _facilities()
@@ -219,6 +251,9 @@ def load() -> list[Login]:
     _diagnosis(staff["dr.cao"], dental, "stomatology", "K05.3", 30, "牙龈出血",
                "慢性牙周炎，已行龈上洁治，约 4 周后复诊。")
 
+    _availability(staff["dr.wang"], "cardiology")
+    _availability(staff["dr.cao"], "stomatology")
+
     logins = [
         Login(Role.PATIENT, HYPERTENSIVE.phone, HYPERTENSIVE.real_name, "hypertension (I10), diagnosed in person"),
         Login(Role.PATIENT, PARAPLEGIC.phone, PARAPLEGIC.real_name, "68, paraplegic (G82.2), daughter acts for him"),
@@ -226,8 +261,8 @@ def load() -> list[Login]:
         Login(Role.PATIENT, DENTAL.phone, DENTAL.real_name, "dental follow-up (K05.3)"),
     ]
     notes = {
-        "dr.wang": "cardiology, chief physician, may practise online",
-        "dr.cao": "stomatology (the dentist of the seed)",
+        "dr.wang": "cardiology, chief physician, may practise online; books online visits Mon-Sat",
+        "dr.cao": "stomatology (the dentist of the seed); books online visits Mon-Sat",
         "dr.guo": "rehabilitation, cares for Li Fusheng",
         "dr.he": "2 years of practice: NOT allowed to practise online",
         "nurse.zhao": "supervisor nurse, 14 years: may nurse at homes",

@@ -15,8 +15,11 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("username")
+        parser.add_argument("--ahead", type=int, default=0, choices=(0, 1),
+                            help="1: the code of the next 30-second step (still accepted now; for a second "
+                                 "confirmation right after signing in, which may not reuse the same code)")
 
-    def handle(self, *args, username: str, **options):
+    def handle(self, *args, username: str, ahead: int = 0, **options):
         if not settings.DEMO_ENABLED:
             raise CommandError("Demo shortcuts are disabled in production.")
         if username not in {s.username for s in DEMO_STAFF}:
@@ -24,5 +27,5 @@ class Command(BaseCommand):
         device = TOTPDevice.objects.filter(user__username=username, confirmed=True).first()
         if device is None:
             raise CommandError("run seed_demo first")
-        code = totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits)
+        code = totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits, drift=ahead)
         self.stdout.write(f"{code:0{device.digits}d}")
