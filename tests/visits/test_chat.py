@@ -12,7 +12,7 @@ from django.db import transaction
 from ihospital.core.errors import DomainError
 from ihospital.core.models import AuditAction, AuditEvent, AuditOutcome
 from ihospital.records.models import Document, DocumentKind
-from ihospital.visits import realtime, services
+from ihospital.visits import chat, realtime, services
 from ihospital.visits.models import Message, MessageKind, ReadMark
 from tests.helpers import error_of, token_headers
 from tests.visits import flows
@@ -52,7 +52,7 @@ def chat_events(events, visit):
 def test_a_message_is_stored_first_and_broadcast_only_after_commit(visit, patient, sent,
                                                                     django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        message = services.post_message(actor=patient.user, visit_id=visit.pk, body="今天血压 150/95")
+        message = chat.post_message(actor=patient.user, visit_id=visit.pk, body="今天血压 150/95")
         # Stored, and nothing sent yet: the transaction has not committed.
         assert Message.objects.filter(pk=message.pk, body="今天血压 150/95", sender=patient.user).exists()
         assert chat_events(sent, visit) == []
@@ -70,7 +70,7 @@ def test_a_message_rolled_back_is_never_broadcast(visit, patient, sent, django_c
         pytest.raises(RuntimeError),
         transaction.atomic(),
     ):
-        services.post_message(actor=patient.user, visit_id=visit.pk, body="发出去又撤回")
+        chat.post_message(actor=patient.user, visit_id=visit.pk, body="发出去又撤回")
         raise RuntimeError("the request failed after the message was written")
     assert callbacks == []
     assert chat_events(sent, visit) == []
@@ -78,8 +78,8 @@ def test_a_message_rolled_back_is_never_broadcast(visit, patient, sent, django_c
 
 
 def test_a_resend_with_the_same_client_id_is_stored_once(client, visit, patient):
-    first = services.post_message(actor=patient.user, visit_id=visit.pk, body="你好", client_id="c-1")
-    again = services.post_message(actor=patient.user, visit_id=visit.pk, body="你好", client_id="c-1")
+    first = chat.post_message(actor=patient.user, visit_id=visit.pk, body="你好", client_id="c-1")
+    again = chat.post_message(actor=patient.user, visit_id=visit.pk, body="你好", client_id="c-1")
     assert again.pk == first.pk
     headers = token_headers(patient.user)
     responses = [
@@ -93,8 +93,8 @@ def test_a_resend_with_the_same_client_id_is_stored_once(client, visit, patient)
 
 
 def test_the_same_client_id_from_the_other_side_is_a_different_message(visit, patient, doc):
-    mine = services.post_message(actor=patient.user, visit_id=visit.pk, body="1", client_id="same")
-    theirs = services.post_message(actor=doc.user, visit_id=visit.pk, body="2", client_id="same")
+    mine = chat.post_message(actor=patient.user, visit_id=visit.pk, body="1", client_id="same")
+    theirs = chat.post_message(actor=doc.user, visit_id=visit.pk, body="2", client_id="same")
     assert mine.pk != theirs.pk
 
 
@@ -109,7 +109,7 @@ def test_no_messages_once_the_visit_has_ended(visit, patient, doc, ending):
     before = flows.state()
     for actor in (patient.user, doc.user):
         with pytest.raises(DomainError) as exc:
-            services.post_message(actor=actor, visit_id=visit.pk, body="还有一个问题")
+            chat.post_message(actor=actor, visit_id=visit.pk, body="还有一个问题")
         assert (exc.value.code, exc.value.status) == ("visit_closed", 409)
     assert flows.state() == before
 
@@ -145,7 +145,7 @@ def test_a_png_attachment_becomes_a_chart_document(client, visit, patient, doc, 
     assert document.recorded_by == patient.user and document.size == len(PNG)
     assert Message.objects.get(pk=body["id"]).attachment == document
     # The doctor, caring for the patient through the visit, can send one too.
-    reply = services.post_message(actor=doc.user, visit_id=visit.pk,
+    reply = chat.post_message(actor=doc.user, visit_id=visit.pk,
                                   file=SimpleUploadedFile("scan.png", PNG, content_type="image/png"))
     assert reply.kind == MessageKind.IMAGE and reply.attachment.patient == patient
 
@@ -167,7 +167,7 @@ def test_html_disguised_as_png_is_refused(client, visit, patient, settings):
 
 def test_messages_after_an_id_come_in_order(client, visit, patient, doc):
     ids = [
-        services.post_message(actor=actor, visit_id=visit.pk, body=f"第{i}条").pk
+        chat.post_message(actor=actor, visit_id=visit.pk, body=f"第{i}条").pk
         for i, actor in enumerate([patient.user, doc.user, patient.user, doc.user])
     ]
     headers = token_headers(patient.user)
@@ -183,7 +183,7 @@ def test_messages_after_an_id_come_in_order(client, visit, patient, doc):
 
 
 def test_read_receipts_only_move_forward(client, visit, patient, doc):
-    ids = [services.post_message(actor=doc.user, visit_id=visit.pk, body=str(i)).pk for i in range(3)]
+    ids = [chat.post_message(actor=doc.user, visit_id=visit.pk, body=str(i)).pk for i in range(3)]
     headers = token_headers(patient.user)
 
     def read(last):

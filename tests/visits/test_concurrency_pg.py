@@ -10,7 +10,7 @@ import pytest
 
 from ihospital.core.audit import verify_chain
 from ihospital.scheduling.models import Appointment, AppointmentStatus
-from ihospital.visits import services
+from ihospital.visits import chat, services
 from ihospital.visits.models import Message, Visit, VisitStatus
 from tests.factories import PatientFactory
 from tests.helpers import run_in_threads
@@ -81,7 +81,7 @@ def test_the_last_places_of_a_slot_go_to_as_many_patients_as_it_holds(department
 def test_one_message_resent_on_two_connections_is_stored_once(patient, diagnosis, slot, doc):
     visit = flows.accept(flows.book(patient, slot, diagnosis), doc)
 
-    results = run_in_threads(6, lambda i: services.post_message(
+    results = run_in_threads(6, lambda i: chat.post_message(
         actor=patient.user, visit_id=visit.pk, body="断线重发", client_id="same-client-id").pk)
 
     assert {kind for kind, _ in results} == {"ok"}, results

@@ -14,7 +14,7 @@ from channels.db import database_sync_to_async
 from django.test import Client
 
 from ihospital.core.models import AuditEvent, AuditOutcome
-from ihospital.visits import services
+from ihospital.visits import chat, services
 from ihospital.visits.models import Message, ReadMark
 from tests.factories import PatientFactory
 from tests.helpers import verify_session
@@ -152,9 +152,9 @@ def test_someone_outside_the_visit_is_closed_4404_and_audited(visit, other_patie
 
 def test_hello_then_everything_after_the_last_seen_id(visit, patient, relative, doc, settings):
     settings.ICE_SERVERS = [{"urls": "stun:stun.example.org:3478"}]
-    ids = [services.post_message(actor=a, visit_id=visit.pk, body=f"m{i}").pk
+    ids = [chat.post_message(actor=a, visit_id=visit.pk, body=f"m{i}").pk
            for i, a in enumerate([patient.user, doc.user, patient.user])]
-    services.mark_read(actor=doc.user, visit_id=visit.pk, last_read_id=ids[0])
+    chat.mark_read(actor=doc.user, visit_id=visit.pk, last_read_id=ids[0])
     patient_headers, relative_headers = socket_headers(patient.user), socket_headers(relative)
 
     async def scenario():
@@ -248,7 +248,7 @@ def test_typing_reaches_the_other_side_not_the_sender(visit, patient, doc):
 
 
 def test_read_receipts_are_broadcast(visit, patient, doc):
-    mine = services.post_message(actor=patient.user, visit_id=visit.pk, body="在吗")
+    mine = chat.post_message(actor=patient.user, visit_id=visit.pk, body="在吗")
     patient_headers, doctor_headers = socket_headers(patient.user), socket_headers(doc.user)
 
     async def scenario():

@@ -7,7 +7,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from ihospital.core.models import AuditEvent, AuditOutcome
-from ihospital.visits import services
+from ihospital.visits import chat
 from tests.factories import PatientFactory
 from tests.helpers import error_of, token_headers
 from tests.visits import flows
@@ -56,7 +56,7 @@ def their_visit(department):
     slot = SlotFactory(practitioner=their_doctor, department=department)
     visit = flows.start(flows.book(owner, slot, ConditionFactory(patient=owner)), their_doctor)
     flows.write_note(visit, their_doctor)
-    services.post_message(actor=owner.user, visit_id=visit.pk, body="医生好")
+    chat.post_message(actor=owner.user, visit_id=visit.pk, body="医生好")
     return visit
 
 

@@ -11,7 +11,7 @@ from django_tasks_db.models import DBTaskResult
 
 from ihospital.accounts.models import Proxy, ProxyStatus
 from ihospital.notifications.models import Notification
-from ihospital.visits import services, tasks
+from ihospital.visits import chat, services, tasks
 from ihospital.visits.models import Visit
 from tests.factories import DepartmentFactory, NurseFactory, PatientFactory
 from tests.visits import flows
@@ -64,9 +64,9 @@ def test_a_patient_message_enqueues_the_unanswered_check(patient, relative, diag
     visit = flows.accept(flows.book(patient, slot, diagnosis), doc)
     with django_capture_on_commit_callbacks(execute=True):
         before = timezone.now()
-        mine = services.post_message(actor=patient.user, visit_id=visit.pk, body="吃药后头晕")
-        theirs = services.post_message(actor=relative, visit_id=visit.pk, body="他昨晚也头晕")
-        services.post_message(actor=doc.user, visit_id=visit.pk, body="量一下血压")  # the doctor's own: none
+        mine = chat.post_message(actor=patient.user, visit_id=visit.pk, body="吃药后头晕")
+        theirs = chat.post_message(actor=relative, visit_id=visit.pk, body="他昨晚也头晕")
+        chat.post_message(actor=doc.user, visit_id=visit.pk, body="量一下血压")  # the doctor's own: none
         after = timezone.now()
     rows = task_rows(tasks.alert_unanswered)
     assert [r.args_kwargs["args"] for r in rows] == [[visit.pk, mine.pk], [visit.pk, theirs.pk]]
@@ -77,8 +77,8 @@ def test_a_patient_message_enqueues_the_unanswered_check(patient, relative, diag
 def test_a_resent_message_does_not_enqueue_twice(patient, diagnosis, slot, doc, django_capture_on_commit_callbacks):
     visit = flows.accept(flows.book(patient, slot, diagnosis), doc)
     with django_capture_on_commit_callbacks(execute=True):
-        services.post_message(actor=patient.user, visit_id=visit.pk, body="在吗", client_id="x")
-        services.post_message(actor=patient.user, visit_id=visit.pk, body="在吗", client_id="x")
+        chat.post_message(actor=patient.user, visit_id=visit.pk, body="在吗", client_id="x")
+        chat.post_message(actor=patient.user, visit_id=visit.pk, body="在吗", client_id="x")
     assert len(task_rows(tasks.alert_unanswered)) == 1
 
 
@@ -120,8 +120,8 @@ def test_an_unanswered_patient_alerts_the_departments_doctors(patient, diagnosis
     NurseFactory(departments=[department])  # not a doctor: not alerted
     online_doctor(DepartmentFactory())  # another department: not alerted
     visit = flows.accept(flows.book(patient, slot, diagnosis), doc)
-    message = services.post_message(actor=patient.user, visit_id=visit.pk, body="药吃完了")
-    services.post_message(actor=patient.user, visit_id=visit.pk, body="还在吗")  # the patient again: still waiting
+    message = chat.post_message(actor=patient.user, visit_id=visit.pk, body="药吃完了")
+    chat.post_message(actor=patient.user, visit_id=visit.pk, body="还在吗")  # the patient again: still waiting
 
     assert tasks.alert_unanswered.call(visit.pk, message.pk) == "alerted"
     assert tasks.alert_unanswered.call(visit.pk, message.pk) == "alerted"  # retried: no second notification
@@ -133,8 +133,8 @@ def test_an_unanswered_patient_alerts_the_departments_doctors(patient, diagnosis
 
 def test_an_answered_message_alerts_nobody(patient, diagnosis, slot, doc):
     visit = flows.accept(flows.book(patient, slot, diagnosis), doc)
-    message = services.post_message(actor=patient.user, visit_id=visit.pk, body="药吃完了")
-    services.post_message(actor=doc.user, visit_id=visit.pk, body="我给您续方")
+    message = chat.post_message(actor=patient.user, visit_id=visit.pk, body="药吃完了")
+    chat.post_message(actor=doc.user, visit_id=visit.pk, body="我给您续方")
     assert tasks.alert_unanswered.call(visit.pk, message.pk) == "answered"
     assert not Notification.objects.exists()
     assert Visit.objects.get(pk=visit.pk).alerted_at is None
@@ -142,7 +142,7 @@ def test_an_answered_message_alerts_nobody(patient, diagnosis, slot, doc):
 
 def test_no_alert_once_the_visit_has_ended(patient, diagnosis, slot, doc):
     visit = flows.accept(flows.book(patient, slot, diagnosis), doc)
-    message = services.post_message(actor=patient.user, visit_id=visit.pk, body="谢谢")
+    message = chat.post_message(actor=patient.user, visit_id=visit.pk, body="谢谢")
     flows.close(visit, doc)
     assert tasks.alert_unanswered.call(visit.pk, message.pk) == "answered"
     assert not Notification.objects.exists()

@@ -5,7 +5,7 @@ from datetime import datetime
 from ninja import File, Form, Router, Schema, Status
 from ninja.files import UploadedFile
 
-from . import selectors, services
+from . import chat, selectors, services
 from .realtime import message_payload
 
 router = Router(tags=["visits"])
@@ -227,18 +227,18 @@ def messages(request, visit_id: int, after: int = 0):
 
 @router.post("/visits/{visit_id}/messages", response={201: dict})
 def post_message(request, visit_id: int, payload: MessageIn):
-    message = services.post_message(actor=request.auth, visit_id=visit_id, body=payload.body,
+    message = chat.post_message(actor=request.auth, visit_id=visit_id, body=payload.body,
                                     client_id=payload.client_id)
     return Status(201, message_payload(message))
 
 
 @router.post("/visits/{visit_id}/attachments", response={201: dict})
 def post_attachment(request, visit_id: int, file: File[UploadedFile], body: Form[str] = ""):
-    message = services.post_message(actor=request.auth, visit_id=visit_id, body=body, file=file)
+    message = chat.post_message(actor=request.auth, visit_id=visit_id, body=body, file=file)
     return Status(201, message_payload(message))
 
 
 @router.post("/visits/{visit_id}/read", response=dict)
 def read(request, visit_id: int, payload: ReadIn):
-    mark = services.mark_read(actor=request.auth, visit_id=visit_id, last_read_id=payload.last_read_id)
+    mark = chat.mark_read(actor=request.auth, visit_id=visit_id, last_read_id=payload.last_read_id)
     return {"last_read_id": mark.last_read_id}

@@ -26,7 +26,7 @@ from django.conf import settings
 
 from ihospital.core.errors import DomainError
 
-from . import realtime, selectors, services
+from . import chat, realtime, selectors
 from .models import ReadMark, Visit
 
 CLOSE_UNAUTHENTICATED = 4401
@@ -82,7 +82,7 @@ class VisitConsumer(AsyncJsonWebsocketConsumer):
         kind = content.get("type") if isinstance(content, dict) else None
         try:
             if kind == "message":
-                await database_sync_to_async(services.post_message)(
+                await database_sync_to_async(chat.post_message)(
                     actor=self.user,
                     visit_id=self.visit_id,
                     body=str(content.get("body", "")),
@@ -99,7 +99,7 @@ class VisitConsumer(AsyncJsonWebsocketConsumer):
                     },
                 )
             elif kind == "read":
-                await database_sync_to_async(services.mark_read)(
+                await database_sync_to_async(chat.mark_read)(
                     actor=self.user, visit_id=self.visit_id, last_read_id=_int(content.get("last_read_id"))
                 )
             elif kind == "signal":

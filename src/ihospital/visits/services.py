@@ -10,7 +10,6 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -34,7 +33,6 @@ from ihospital.records.models import (
     CareSource,
     Condition,
     Document,
-    DocumentKind,
     Encounter,
     EncounterMode,
     Verification,
@@ -42,15 +40,11 @@ from ihospital.records.models import (
 from ihospital.scheduling import services as scheduling
 from ihospital.scheduling.models import VisitMode
 
-from . import realtime, tasks
+from . import chat, realtime, tasks
 from .models import (
     BASIS_DOCUMENT_KINDS,
-    CHAT_STATUSES,
     BasisStatus,
     ConsultationDay,
-    Message,
-    MessageKind,
-    ReadMark,
     Visit,
     VisitNote,
     VisitStatus,
@@ -284,7 +278,7 @@ def reschedule_visit(*, actor: User, visit_id: int, slot_id: int) -> Visit:
         visit.refresh_from_db()
         audit.record(actor=actor, action=AuditAction.UPDATE, obj=visit, patient_id=visit.patient_id,
                      detail={"appointment": appointment.pk, "slot": slot.pk})
-        _system_message(visit, _("The visit was moved to %(time)s.")
+        chat.system_message(visit, _("The visit was moved to %(time)s.")
                         % {"time": f"{timezone.localtime(slot.starts_at):%Y-%m-%d %H:%M}"})
     tasks.schedule_reminder(visit)
     realtime.visit_status(visit)
@@ -379,7 +373,7 @@ def accept_visit(*, actor: User, visit_id: int) -> Visit:
     with transaction.atomic():
         transition(visit, VisitStatus.ACCEPTED, actor=actor, accepted_at=timezone.now())
         _grant_visit_care(visit, actor)
-        _system_message(visit, _("The doctor accepted the visit."))
+        chat.system_message(visit, _("The doctor accepted the visit."))
     realtime.visit_status(visit)
     return visit
 
@@ -414,7 +408,7 @@ def take_next_from_queue(*, actor: User, department_id: int) -> Visit:
             _grant_visit_care(visit, actor)
             audit.record(actor=actor, action=AuditAction.UPDATE, obj=visit, patient_id=visit.patient_id,
                          detail={"taken_from_queue": department_id})
-            _system_message(visit, _("A doctor took your visit from the queue."))
+            chat.system_message(visit, _("A doctor took your visit from the queue."))
         realtime.queue_changed(department_id)
         realtime.visit_status(visit)
         return visit
@@ -428,7 +422,7 @@ def start_visit(*, actor: User, visit_id: int) -> Visit:
         raise NotFound()
     with transaction.atomic():
         transition(visit, VisitStatus.IN_PROGRESS, actor=actor, started_at=timezone.now())
-        _system_message(visit, _("The consultation has started."))
+        chat.system_message(visit, _("The consultation has started."))
     realtime.visit_status(visit)
     return visit
 
@@ -457,7 +451,7 @@ def _doctor_ends(actor: User, visit_id: int, status: str, reason: str) -> Visit:
             _record_encounter(visit, practitioner, actor, summary=reason)
         else:
             _end_visit_care(visit, actor)
-        _system_message(visit, reason)
+        chat.system_message(visit, reason)
     realtime.visit_status(visit)
     return visit
 
@@ -525,7 +519,7 @@ def close_visit(*, actor: User, visit_id: int) -> Visit:
         _record_encounter(visit, practitioner, actor, summary=summary)
         if visit.appointment_id:
             scheduling.complete_appointment(appointment_id=visit.appointment_id, actor=actor)
-        _system_message(visit, _("The doctor closed the visit."))
+        chat.system_message(visit, _("The doctor closed the visit."))
     realtime.visit_status(visit)
     return visit
 
@@ -547,77 +541,3 @@ def rate_visit(*, actor: User, visit_id: int, rating: int, comment: str = "") ->
                  detail={"rating": rating})
     visit.refresh_from_db()
     return visit
-
-
-# ---- chat -----------------------------------------------------------------------------------------------------
-
-
-def _system_message(visit: Visit, text) -> Message:
-    message = Message.objects.create(visit=visit, sender=None, kind=MessageKind.SYSTEM, body=str(text))
-    realtime.message(message)
-    return message
-
-
-def post_message(
-    *, actor: User, visit_id: int, body: str = "", file=None, client_id: str = ""
-) -> Message:
-    """Store a chat message (text, or an image/file kept as a chart document), then broadcast it after commit.
-
-    Resending with the same ``client_id`` returns the stored message instead of a duplicate."""
-    visit, role = participant_visit(actor, visit_id)
-    if visit.status not in CHAT_STATUSES:
-        raise Conflict("visit_closed", _("This visit is closed; start a new follow-up visit to write again."))
-    body = (body or "").strip()
-    client_id = (client_id or "")[:64]
-    if not body and file is None:
-        raise DomainError("empty_message", _("Type a message or attach a file."))
-    if len(body) > settings.CHAT_MAX_CHARS:
-        raise DomainError("message_too_long", _("The message is too long."))
-    if client_id:
-        existing = Message.objects.filter(visit=visit, sender=actor, client_id=client_id).first()
-        if existing:
-            return existing
-    kind = MessageKind.TEXT
-    attachment = None
-    if file is not None:
-        attachment = records.upload_document(
-            actor=actor, patient_id=visit.patient_id,
-            kind=DocumentKind.IMAGE, title=getattr(file, "name", "") or "chat", file=file,
-        )
-        kind = MessageKind.IMAGE if attachment.content_type.startswith("image/") else MessageKind.FILE
-    try:
-        with transaction.atomic():
-            message = Message.objects.create(
-                visit=visit, sender=actor, kind=kind, body=body, attachment=attachment, client_id=client_id
-            )
-            audit.record(actor=actor, action=AuditAction.CREATE, obj=message, patient_id=visit.patient_id)
-            realtime.message(message)
-    except IntegrityError:
-        return Message.objects.get(visit=visit, sender=actor, client_id=client_id)
-    if role in ("patient", "proxy"):
-        tasks.schedule_unanswered_check(message)
-    return message
-
-
-def mark_read(*, actor: User, visit_id: int, last_read_id: int) -> ReadMark:
-    visit, _role = participant_visit(actor, visit_id, audit_read=False)
-    last = (
-        Message.objects.filter(visit=visit, pk__lte=last_read_id).order_by("-pk").values_list("pk", flat=True).first()
-    )
-    if last is None:
-        raise DomainError("invalid_message_id", _("No such message in this visit."))
-    mark, _created = ReadMark.objects.get_or_create(visit=visit, user=actor)
-    # Only forward: a late, older receipt must not move the mark back.
-    ReadMark.objects.filter(pk=mark.pk, last_read_id__lt=last).update(last_read_id=last, updated_at=timezone.now())
-    mark.refresh_from_db()
-    realtime.read(visit.pk, actor.pk, mark.last_read_id)
-    return mark
-
-
-def unanswered_since(visit: Visit, message_id: int) -> bool:
-    """True when no doctor message came after ``message_id`` (the patient is still waiting)."""
-    doctor_user = visit.doctor.user_id if visit.doctor_id else None
-    later = Message.objects.filter(visit=visit, pk__gt=message_id)
-    return not later.filter(Q(sender_id=doctor_user) & Q(sender__isnull=False)).exists()
-
-

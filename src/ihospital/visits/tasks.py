@@ -44,8 +44,8 @@ def alert_unanswered(visit_id: int, message_id: int) -> str:
     """The patient wrote and no doctor answered in time: alert the department's online doctors."""
     from ihospital.directory.models import Practitioner, Profession
 
+    from .chat import unanswered_since
     from .models import ACTIVE_STATUSES, Visit
-    from .services import unanswered_since
 
     visit = Visit.objects.select_related("doctor", "department").filter(pk=visit_id).first()
     if visit is None or visit.status not in ACTIVE_STATUSES or not unanswered_since(visit, message_id):

@@ -28,7 +28,7 @@ from ihospital.records import icd10
 from ihospital.records import selectors as records_selectors
 from ihospital.records.api import document_response
 
-from . import selectors, services
+from . import chat, selectors, services
 from .forms_room import BasisReviewForm, CancelForm, MessageForm, NoteForm, RatingForm, ReasonForm
 from .models import ACTIVE_STATUSES, BasisStatus, ConsultationDay, Message, VisitStatus
 
@@ -207,7 +207,7 @@ def post_message(request, visit_id: int):
     form = MessageForm(request.POST, request.FILES)
     return _act(
         request, visit_id,
-        lambda data: services.post_message(actor=request.user, visit_id=visit_id, body=data["body"],
+        lambda data: chat.post_message(actor=request.user, visit_id=visit_id, body=data["body"],
                                            file=data.get("file"), client_id=data.get("client_id", "")),
         "", key="message", form=form, field_map={"body": "body", "file": "file"}, anchor="composer",
     )
