@@ -410,3 +410,26 @@ def test_statuses_follow_the_table_and_each_change_is_on_the_timeline(patient, d
     ]
     for a, b, _actor in steps:
         assert b in Visit.TRANSITIONS[a]
+
+
+def test_a_code_typed_at_sign_in_moments_ago_starts_the_day(settings):
+    """django-otp refuses the same code twice; a doctor who just signed in with one is not made to wait for the
+    next 30-second window. An older sign-in does not count."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from ihospital.accounts.services import SECOND_FACTOR_AT
+    from ihospital.visits.models import ConsultationDay
+    from tests.visits.factories import online_doctor
+
+    doctor = online_doctor(consulting=False)
+    stale = {SECOND_FACTOR_AT: (timezone.now() - timedelta(minutes=settings.CONSULT_REAUTH_MINUTES + 1)).isoformat()}
+    with pytest.raises(DomainError) as exc:
+        services.start_consultation_day(actor=doctor.user, session=stale)
+    assert exc.value.code == "second_factor_required"
+    assert not ConsultationDay.objects.filter(practitioner=doctor).exists()
+
+    fresh = {SECOND_FACTOR_AT: timezone.now().isoformat()}
+    services.start_consultation_day(actor=doctor.user, session=fresh)
+    assert ConsultationDay.objects.filter(practitioner=doctor, date=timezone.localdate()).exists()

@@ -24,7 +24,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from ihospital.accounts.acting import acting_patient
 from ihospital.accounts.models import ConsentKind, Role
-from ihospital.accounts.services import has_consent
+from ihospital.accounts.services import has_consent, second_factor_is_fresh
 from ihospital.core.errors import DomainError, Forbidden
 from ihospital.core.pages import apply_domain_error, safe_next
 from ihospital.directory import selectors as directory
@@ -393,7 +393,9 @@ def start_day(request, practitioner):
     refusal = _practice_refusal(practitioner)
     if request.method == "POST" and form.is_valid():
         try:
-            services.start_consultation_day(actor=request.user, code=form.cleaned_data["code"])
+            services.start_consultation_day(
+                actor=request.user, code=form.cleaned_data["code"], session=request.session
+            )
         except DomainError as exc:
             apply_domain_error(form, exc)
             status = exc.status
@@ -402,6 +404,8 @@ def start_day(request, practitioner):
             return redirect(safe_next(request, reverse("visits:worklist")))
     context = {
         "form": form, "refusal": refusal, "day": selectors.consultation_day(practitioner),
+        # Signed in with the code moments ago: that counts, no second code is asked for.
+        "fresh": second_factor_is_fresh(request.session, minutes=settings.CONSULT_REAUTH_MINUTES),
         "next": request.GET.get("next") or request.POST.get("next", ""),
     }
     return render(request, "visits/start_day.html", context, status=status)
