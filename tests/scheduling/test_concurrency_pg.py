@@ -12,7 +12,7 @@ import pytest
 from django.utils import timezone
 
 from ihospital.core.audit import verify_chain
-from ihospital.scheduling import services
+from ihospital.scheduling import generation, services
 from ihospital.scheduling.clock import day_bounds
 from ihospital.scheduling.models import Appointment, Slot
 from tests.factories import DoctorFactory, PatientFactory
@@ -115,7 +115,7 @@ def test_crossing_reschedules_cancels_and_bookings_do_not_deadlock_or_overbook()
 def test_concurrent_generation_makes_each_slot_once():
     day = next_weekday(2)
     rules = [RuleFactory(weekday=day.weekday()) for _ in range(3)]
-    results = run_in_threads(10, lambda i: services.generate_slots(start=timezone.localdate(), days=14))
+    results = run_in_threads(10, lambda i: generation.generate_slots(start=timezone.localdate(), days=14))
     assert Counter(kind for kind, _ in results) == {"ok": 10}, results
     for rule in rules:
         assert Slot.objects.filter(rule=rule).count() == 16
@@ -132,7 +132,7 @@ def test_generation_racing_a_retire_and_a_closure_leaves_nothing_open_there(hosp
         if i == 9:
             return services.add_closure(actor=hospital_admin, practitioner_id=closed.practitioner_id, date=day,
                                         reason="away").closed_slots
-        return services.generate_slots(start=timezone.localdate(), days=14)
+        return generation.generate_slots(start=timezone.localdate(), days=14)
 
     results = run_in_threads(10, act)
     assert Counter(kind for kind, _ in results) == {"ok": 10}, results

@@ -10,7 +10,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from ihospital.core.errors import DomainError
-from ihospital.scheduling import selectors, services
+from ihospital.scheduling import generation, selectors, services
 from ihospital.scheduling.clock import day_bounds, to_utc, wall_times
 from ihospital.scheduling.models import Slot, SlotStatus, VisitMode
 from ihospital.scheduling.tasks import generate_upcoming_slots
@@ -38,7 +38,7 @@ def test_shanghai_rule_becomes_utc_slots(settings):
     day = next_weekday(2)
     rule = RuleFactory(weekday=2, start_time=time(8), end_time=time(12), slot_minutes=30, capacity=3,
                        mode=VisitMode.VIDEO)
-    created = services.generate_slots(start=day, days=1)
+    created = generation.generate_slots(start=day, days=1)
     assert created == 8
     slots = starts(rule)
     # 08:00 in Shanghai (UTC+8, no daylight saving) is 00:00 UTC.
@@ -55,7 +55,7 @@ def test_evening_rule_in_shanghai_starts_the_previous_utc_day(settings):
     settings.TIME_ZONE = "Asia/Shanghai"
     day = next_weekday(4)
     rule = RuleFactory(weekday=4, start_time=time(6), end_time=time(9), slot_minutes=60)
-    services.generate_slots(start=day, days=1)
+    generation.generate_slots(start=day, days=1)
     previous = day - timedelta(days=1)
     assert [s for s, _e in starts(rule)] == [
         utc(previous.year, previous.month, previous.day, 22),
@@ -69,7 +69,7 @@ def test_spring_forward_skips_the_missing_hour(settings):
     day = next_last_sunday(3)  # clocks go 02:00 → 03:00
     rule = RuleFactory(weekday=6, start_time=time(1), end_time=time(4), slot_minutes=30, valid_from=day,
                        valid_until=day)
-    assert services.generate_slots(start=day, days=1) == 4
+    assert generation.generate_slots(start=day, days=1) == 4
     d = (day.year, day.month, day.day)
     # 01:00 and 01:30 CET (UTC+1); 02:00 and 02:30 do not exist; 03:00 and 03:30 CEST (UTC+2).
     assert [s for s, _e in starts(rule)] == [utc(*d, 0), utc(*d, 0, 30), utc(*d, 1), utc(*d, 1, 30)]
@@ -81,7 +81,7 @@ def test_fall_back_does_not_overlap_in_the_repeated_hour(settings):
     day = next_last_sunday(10)  # clocks go 03:00 → 02:00
     rule = RuleFactory(weekday=6, start_time=time(1), end_time=time(4), slot_minutes=60, valid_from=day,
                        valid_until=day)
-    services.generate_slots(start=day, days=1)
+    generation.generate_slots(start=day, days=1)
     slots = starts(rule)
     prev = day - timedelta(days=1)
     d = (day.year, day.month, day.day)
@@ -107,14 +107,14 @@ def test_generation_is_idempotent_and_skips_the_past(settings):
     rule = RuleFactory(weekday=timezone.localdate().weekday(), start_time=time(0), end_time=time(23, 30),
                        slot_minutes=30)
     today = timezone.localdate()
-    first = services.generate_slots(start=today, days=14)
+    first = generation.generate_slots(start=today, days=14)
     now = timezone.now()
     assert first == Slot.objects.count() > 0
     assert not Slot.objects.filter(starts_at__lte=now).exists()
     # Today's remaining slots plus next week's full day (47 slots).
     assert Slot.objects.filter(starts_at__gte=day_bounds(today + timedelta(days=7))[0]).count() == 47
-    assert services.generate_slots(start=today, days=14) == 0
-    assert services.generate_slots(start=today + timedelta(days=2), days=3) == 0
+    assert generation.generate_slots(start=today, days=14) == 0
+    assert generation.generate_slots(start=today + timedelta(days=2), days=3) == 0
     assert Slot.objects.count() == first
     rule.refresh_from_db()
     assert rule.generated_until == today + timedelta(days=13)
@@ -124,8 +124,8 @@ def test_generation_extends_the_horizon_and_respects_validity():
     today = timezone.localdate()
     day = next_weekday(1)
     rule = RuleFactory(weekday=1, valid_from=day + timedelta(days=7), valid_until=day + timedelta(days=14))
-    assert services.generate_slots(start=today, days=7) == 0
-    assert services.generate_slots(start=today, days=60) == 16  # two Tuesdays, then the rule ends
+    assert generation.generate_slots(start=today, days=7) == 0
+    assert generation.generate_slots(start=today, days=60) == 16  # two Tuesdays, then the rule ends
     assert {s.date() for s, _e in starts(rule)} <= {day + timedelta(days=7), day + timedelta(days=14)} | {
         day + timedelta(days=6), day + timedelta(days=13)}  # UTC dates of Shanghai mornings may be the day before
 
@@ -133,7 +133,7 @@ def test_generation_extends_the_horizon_and_respects_validity():
 def test_retired_rule_generates_nothing(hospital_admin):
     rule = RuleFactory(weekday=next_weekday(3).weekday())
     services.retire_rule(actor=hospital_admin, rule_id=rule.pk)
-    assert services.generate_slots(start=timezone.localdate(), days=14) == 0
+    assert generation.generate_slots(start=timezone.localdate(), days=14) == 0
 
 
 def test_ineligible_doctor_and_offline_department_generate_nothing():
@@ -142,7 +142,7 @@ def test_ineligible_doctor_and_offline_department_generate_nothing():
     offline = RuleFactory(weekday=next_weekday(3).weekday())
     offline.department.offers_online_visits = False
     offline.department.save()
-    assert services.generate_slots(start=timezone.localdate(), days=14) == 0
+    assert generation.generate_slots(start=timezone.localdate(), days=14) == 0
     assert Slot.objects.count() == 0
 
 
@@ -150,10 +150,10 @@ def test_hospital_wide_closure_is_skipped():
     day = next_weekday(0)
     rule = RuleFactory(weekday=0)
     ClosureFactory(date=day, practitioner=None)
-    services.generate_slots(start=day, days=1)
+    generation.generate_slots(start=day, days=1)
     assert starts(rule, day) == []
     # The next Monday is not closed.
-    services.generate_slots(start=day, days=8)
+    generation.generate_slots(start=day, days=8)
     assert len(starts(rule, day + timedelta(days=7))) == 8
 
 
@@ -163,7 +163,7 @@ def test_practitioners_partial_closure_skips_only_their_overlapping_slots():
     colleague = RuleFactory(weekday=0)
     ClosureFactory(date=day, practitioner=rule.practitioner, start_time=time(9, 15), end_time=time(10, 30),
                    created_by=rule.practitioner.user)
-    services.generate_slots(start=day, days=1)
+    generation.generate_slots(start=day, days=1)
     local = [s.astimezone(timezone.get_current_timezone()).time() for s, _e in starts(rule)]
     # 09:00–09:30, 09:30–10:00 and 10:00–10:30 overlap the closure.
     assert local == [time(8), time(8, 30), time(10, 30), time(11), time(11, 30)]
@@ -174,7 +174,7 @@ def test_add_closure_closes_open_slots_and_reports_booked_appointments(hospital_
     day = next_weekday(0)
     rule = RuleFactory(weekday=0, capacity=2)
     other = RuleFactory(weekday=0)
-    services.generate_slots(start=day, days=1)
+    generation.generate_slots(start=day, days=1)
     patient = PatientFactory()
     first = Slot.objects.filter(rule=rule).order_by("starts_at").first()
     appointment = services.book_slot(actor=patient.user, patient_id=patient.pk, slot_id=first.pk)
@@ -212,7 +212,7 @@ def test_add_closure_closes_open_slots_and_reports_booked_appointments(hospital_
 )
 def test_closure_refusals_change_nothing(who, kwargs, code):
     rule = RuleFactory(weekday=0)
-    services.generate_slots(start=timezone.localdate(), days=14)
+    generation.generate_slots(start=timezone.localdate(), days=14)
     actors = {"doctor": rule.practitioner.user, "patient": PatientFactory().user, "colleague": DoctorFactory().user}
     args = {"practitioner_id": rule.practitioner.pk, "date": next_weekday(0), "reason": "away", **kwargs}
     if args["date"] == "yesterday":
@@ -257,7 +257,7 @@ def test_open_slots_respect_the_booking_lead(settings):
     rule = RuleFactory(weekday=timezone.localdate().weekday(), start_time=time(0), end_time=time(23, 59),
                        slot_minutes=5)
     now = timezone.now()
-    services.generate_slots(start=timezone.localdate(), days=1)
+    generation.generate_slots(start=timezone.localdate(), days=1)
     settings.BOOKING_MIN_LEAD_MINUTES = 60
     offered = list(selectors.open_slots(practitioner_id=rule.practitioner_id, start=now,
                                         end=now + timedelta(hours=3)))

@@ -2,7 +2,7 @@
 
 A doctor's availability is kept as *rules* (every Monday 08:00–12:00, 15-minute slots, 2 patients per slot,
 video), never as hand-made copies. Slots are materialised from the active rules for the booking horizon
-(``services.generate_slots``), skipping closures. Rules are in the hospital's local time (``TIME_ZONE``);
+(``generation.generate_slots``), skipping closures. Rules are in the hospital's local time (``TIME_ZONE``);
 slots are stored in UTC.
 
 The database holds the invariants that concurrency could break: a slot's ``booked`` count stays between 0 and
@@ -64,7 +64,7 @@ class AvailabilityRule(models.Model):
     retired_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
-    # The last local day whose slots have been generated from this rule (services.generate_slots).
+    # The last local day whose slots have been generated from this rule (generation.generate_slots).
     generated_until = models.DateField(null=True, blank=True, editable=False)
 
     class Meta:

@@ -21,7 +21,7 @@ from ihospital.core.errors import Forbidden, NotFound
 from ihospital.core.models import AuditAction, AuditOutcome
 from ihospital.directory.models import Practitioner
 
-from . import clock, services
+from . import clock, generation
 from .models import Appointment, AppointmentStatus, AvailabilityRule, Closure, Slot, SlotStatus
 
 
@@ -44,7 +44,7 @@ def open_slots(
     last = min(clock.local_date(end - dt.timedelta(microseconds=1)),
                today + dt.timedelta(days=settings.BOOKING_HORIZON_DAYS - 1))
     if first <= last:
-        services.generate_slots(practitioner_id=practitioner_id, department_id=department_id, start=first,
+        generation.generate_slots(practitioner_id=practitioner_id, department_id=department_id, start=first,
                                 days=(last - first).days + 1)
     qs = Slot.objects.filter(
         status=SlotStatus.OPEN,

@@ -10,9 +10,9 @@ from django.conf import settings
 from django.utils import timezone
 from django_tasks import task
 
-from . import services
+from . import generation
 
 
 @task()
 def generate_upcoming_slots() -> int:
-    return services.generate_slots(start=timezone.localdate(), days=settings.BOOKING_HORIZON_DAYS)
+    return generation.generate_slots(start=timezone.localdate(), days=settings.BOOKING_HORIZON_DAYS)

@@ -4,7 +4,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from ihospital.scheduling.services import generate_slots
+from ihospital.scheduling.generation import generate_slots
 
 
 class Command(BaseCommand):
