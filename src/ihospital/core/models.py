@@ -24,6 +24,15 @@ class AppendOnlyQuerySet(models.QuerySet):
         raise TypeError(f"{self.model.__name__} is append-only")
 
 
+class NeverDeletedQuerySet(models.QuerySet):
+    """For records the law says to keep (charts 15 years, visit chat 3 years): no bulk delete either.
+
+    A model using it also refuses ``delete()`` on an instance; what was wrong is marked, not removed."""
+
+    def delete(self):
+        raise TypeError(f"{self.model.__name__} records are never deleted")
+
+
 class AuditAction(models.TextChoices):
     READ = "read", _("read")
     CREATE = "create", _("create")

@@ -12,12 +12,8 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from ihospital.accounts.models import PatientProfile
+from ihospital.core.models import NeverDeletedQuerySet
 from ihospital.directory.models import Department, Facility, FacilityKind, Practitioner
-
-
-class NeverDeletedQuerySet(models.QuerySet):
-    def delete(self):
-        raise TypeError("chart entries are never deleted; mark them entered in error")
 
 
 class ChartEntry(models.Model):

@@ -19,14 +19,10 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from ihospital.accounts.models import PatientProfile
+from ihospital.core.models import NeverDeletedQuerySet
 from ihospital.directory.models import Department, Practitioner
 from ihospital.records.models import Condition, Document, DocumentKind, Encounter
 from ihospital.scheduling.models import Appointment, VisitMode
-
-
-class NeverDeletedQuerySet(models.QuerySet):
-    def delete(self):
-        raise TypeError("visit records are never deleted")
 
 
 class VisitStatus(models.TextChoices):
