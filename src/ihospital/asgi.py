@@ -11,7 +11,10 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402  (Django must be set
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-from ihospital.visits.routing import websocket_urlpatterns  # noqa: E402
+from ihospital.prescriptions.routing import websocket_urlpatterns as prescription_sockets  # noqa: E402
+from ihospital.visits.routing import websocket_urlpatterns as visit_sockets  # noqa: E402
+
+websocket_urlpatterns = visit_sockets + prescription_sockets
 
 application = ProtocolTypeRouter(
     {

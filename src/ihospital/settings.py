@@ -93,6 +93,7 @@ INSTALLED_APPS = [
     "ihospital.records",
     "ihospital.notifications",
     "ihospital.visits",
+    "ihospital.prescriptions",
     "ihospital.scheduling",
     "ihospital.web",
 ]
@@ -262,6 +263,22 @@ UNANSWERED_ALERT_MINUTES = int(os.environ.get("UNANSWERED_ALERT_MINUTES", 15))
 VISIT_CARE_DAYS = int(os.environ.get("VISIT_CARE_DAYS", 30))
 # A second factor typed at sign-in this recently also starts the doctor's consultation day.
 CONSULT_REAUTH_MINUTES = int(os.environ.get("CONSULT_REAUTH_MINUTES", 5))
+# Prescriptions (issue 4). Days of supply a prescription may cover, by kind: acute illness, chronic disease,
+# and a stable chronic disease on a long-term prescription (长期处方, up to 12 weeks).
+RX_MAX_DAYS_ACUTE = int(os.environ.get("RX_MAX_DAYS_ACUTE", 7))
+RX_MAX_DAYS_CHRONIC = int(os.environ.get("RX_MAX_DAYS_CHRONIC", 30))
+RX_MAX_DAYS_LONG_TERM = int(os.environ.get("RX_MAX_DAYS_LONG_TERM", 84))
+# A prescription is valid (may be paid and dispensed) this many days after signing (处方管理办法 art. 18: 3 days).
+RX_VALID_DAYS = int(os.environ.get("RX_VALID_DAYS", 3))
+# Items on one prescription (处方管理办法 art. 6: no more than 5 drugs per prescription).
+RX_MAX_ITEMS = int(os.environ.get("RX_MAX_ITEMS", 5))
+# Refills: how many a doctor may allow, how early before the supply runs out one may be asked for, and for how
+# long after the original was signed refills remain possible.
+RX_MAX_REFILLS = int(os.environ.get("RX_MAX_REFILLS", 5))
+RX_REFILL_EARLY_DAYS = int(os.environ.get("RX_REFILL_EARLY_DAYS", 7))
+RX_REFILL_WINDOW_DAYS = int(os.environ.get("RX_REFILL_WINDOW_DAYS", 365))
+# Seals the content hash of signed prescriptions and reviews (HMAC). Rotate only with a re-seal migration.
+RX_SEAL_KEY = os.environ.get("RX_SEAL_KEY", "") or f"rx-seal:{SECRET_KEY}"
 # Retention (years). Chart records at least 15 years, chat and audio/video of visits at least 3 years.
 # Nothing of a chart or a visit is deleted by the application; these tell the archive job what it may purge.
 RETENTION_RECORDS_YEARS = int(os.environ.get("RETENTION_RECORDS_YEARS", 15))

@@ -192,6 +192,7 @@ class CareSource(models.TextChoices):
     APPOINTMENT = "appointment", _("appointment")
     VISIT = "visit", _("online visit")
     ORDER = "order", _("order")
+    PRESCRIPTION = "prescription", _("prescription or refill")
     REFERRAL = "referral", _("referral")
     MANUAL = "manual", _("granted by the hospital")
 

@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class PrescriptionsConfig(AppConfig):
+    name = "ihospital.prescriptions"
+    label = "prescriptions"
+    verbose_name = _("Prescriptions and refills")

@@ -1,0 +1,708 @@
+"""Every act on a prescription or a refill request: one function each, atomic, permission-checked, audited.
+
+The doctor writes a draft during an online visit (or from a refill request), the checks run, the doctor signs
+personally with the second factor (overriding each finding with a reason), the pharmacist approves or rejects,
+and only an approved prescription can be paid and dispensed (``require_dispensable``, ``mark_dispensed``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from ihospital.accounts.models import Role, User
+from ihospital.accounts.selectors import proxies_of_patient
+from ihospital.accounts.services import (
+    require_health_data_consent,
+    second_factor_is_fresh,
+    verify_second_factor,
+)
+from ihospital.core import audit
+from ihospital.core.errors import Conflict, DomainError, Forbidden, NotFound
+from ihospital.core.models import AuditAction
+from ihospital.core.transitions import transition
+from ihospital.directory.models import Practitioner
+from ihospital.notifications.services import notify
+from ihospital.records import services as records
+from ihospital.records.models import CareSource
+from ihospital.visits.models import BasisStatus, VisitStatus
+from ihospital.visits.selectors import participant_visit
+
+from . import checks, realtime, rules, tasks
+from .models import (
+    OPEN_REFILL_STATUSES,
+    Drug,
+    Prescription,
+    PrescriptionItem,
+    RefillRequest,
+    RefillStatus,
+    RejectionReason,
+    Review,
+    ReviewDecision,
+    RxKind,
+    RxStatus,
+)
+from .selectors import prescription_for, refill_for
+
+# ---- who may act ----------------------------------------------------------------------------------------------
+
+
+def _prescriber(actor: User) -> Practitioner:
+    practitioner = Practitioner.objects.filter(user=actor).first()
+    if practitioner is None or actor.role != Role.DOCTOR:
+        raise Forbidden("not_a_doctor", _("Only doctors can prescribe."))
+    if not practitioner.can_practise_online():
+        raise Forbidden(
+            "not_eligible_for_online_practice",
+            _("You may not prescribe online: at least 3 years of independent practice and a verified licence are "
+              "required."),
+        )
+    return practitioner
+
+
+def _pharmacist(actor: User) -> User:
+    if not actor.is_authenticated or actor.role != Role.PHARMACIST:
+        raise Forbidden("not_a_pharmacist", _("Only pharmacists review prescriptions."))
+    return actor
+
+
+def _draft(actor: User, prescription_id: int) -> Prescription:
+    """A draft of the asking doctor, locked for the edit."""
+    rx, role = prescription_for(actor, prescription_id, audit_read=False)
+    if role != "doctor":
+        raise NotFound()
+    rx = Prescription.objects.select_for_update().select_related("patient__user", "condition", "doctor__user").get(
+        pk=rx.pk
+    )
+    if rx.status != RxStatus.DRAFT:
+        raise Conflict("prescription_signed", _("A signed prescription cannot be changed. Revise it instead."))
+    return rx
+
+
+def _people(patient) -> list[User]:
+    """The patient and the relatives acting for them: who hears about their medicines."""
+    return [patient.user] + [p.proxy_user for p in proxies_of_patient(patient.user).filter(status="active")]
+
+
+def _number(rx: Prescription) -> str:
+    return f"RX{timezone.localdate():%Y%m%d}{rx.pk:06d}"
+
+
+# ---- writing a prescription -------------------------------------------------------------------------------------
+
+
+def start_prescription(
+    *, actor: User, visit_id: int, kind: str = RxKind.ACUTE, refills_allowed: int = 0, notes: str = ""
+) -> Prescription:
+    """A draft in an online visit, for the visit's accepted diagnosis only."""
+    practitioner = _prescriber(actor)
+    visit, role = participant_visit(actor, visit_id, audit_read=False)
+    if role != "doctor":
+        raise NotFound()
+    if visit.status != VisitStatus.IN_PROGRESS:
+        raise Conflict("visit_not_in_progress", _("Prescribe during the consultation, once the visit has started."))
+    if visit.basis_status != BasisStatus.ACCEPTED or visit.condition_id is None:
+        raise Conflict(
+            "diagnosis_not_accepted",
+            _("Accept the patient's diagnosis first: online prescriptions are only for the accepted diagnosis."),
+        )
+    require_health_data_consent(visit.patient)
+    condition = visit.condition
+    rules.check_condition(condition)
+    rules.check_kind(kind, condition)
+    rules.check_refills_allowed(kind, int(refills_allowed or 0))
+    with transaction.atomic():
+        rx = Prescription.objects.create(
+            number=f"tmp-{uuid.uuid4().hex[:16]}", patient=visit.patient, doctor=practitioner,
+            department=visit.department, visit=visit, condition=condition, diagnosis_code=condition.code,
+            diagnosis_display=condition.display, kind=kind, refills_allowed=int(refills_allowed or 0),
+            notes=notes.strip(),
+        )
+        rx.number = _number(rx)
+        rx.save(update_fields=["number"])
+        audit.record(actor=actor, action=AuditAction.CREATE, obj=rx, patient_id=rx.patient_id,
+                     detail={"visit": visit.pk, "kind": kind})
+    return rx
+
+
+def update_prescription(
+    *, actor: User, prescription_id: int, kind: str | None = None, refills_allowed: int | None = None,
+    notes: str | None = None, guardian_name: str | None = None, guardian_relationship: str | None = None,
+    guardian_phone: str | None = None,
+) -> Prescription:
+    with transaction.atomic():
+        rx = _draft(actor, prescription_id)
+        if kind is not None:
+            rx.kind = rules.check_kind(kind, rx.condition)
+            too_long = [i for i in rx.items.all() if i.duration_days > rules.max_days(rx.kind)]
+            if too_long:
+                raise DomainError(
+                    "days_supply_exceeded",
+                    _("A %(kind)s prescription covers at most %(max)s days.")
+                    % {"kind": rx.get_kind_display(), "max": rules.max_days(rx.kind)},
+                )
+        if refills_allowed is not None:
+            rx.refills_allowed = int(refills_allowed)
+        rules.check_refills_allowed(rx.kind, rx.refills_allowed)
+        if notes is not None:
+            rx.notes = notes.strip()[:2000]
+        if guardian_name is not None:
+            rx.guardian_name = guardian_name.strip()[:64]
+        if guardian_relationship is not None:
+            rx.guardian_relationship = guardian_relationship.strip()[:32]
+        if guardian_phone is not None:
+            rx.guardian_phone = guardian_phone.strip()[:20]
+        rx.save()
+        audit.record(actor=actor, action=AuditAction.UPDATE, obj=rx, patient_id=rx.patient_id,
+                     detail={"kind": rx.kind, "refills_allowed": rx.refills_allowed})
+    return rx
+
+
+def add_item(
+    *, actor: User, prescription_id: int, drug_id: int, dose, frequency: str, duration_days: int,
+    route: str = "", quantity: int | None = None, instructions: str = "",
+) -> PrescriptionItem:
+    with transaction.atomic():
+        rx = _draft(actor, prescription_id)
+        drug = Drug.objects.filter(pk=drug_id).first()
+        if drug is None:
+            raise DomainError("unknown_drug", _("This drug is not in the formulary."), status=422)
+        clean = rules.check_item(drug=drug, kind=rx.kind, dose=dose, frequency=frequency, route=route,
+                                 duration_days=duration_days, quantity=quantity)
+        if rx.items.count() >= settings.RX_MAX_ITEMS:
+            raise DomainError("too_many_items",
+                              _("A prescription holds at most %(max)s medicines.") % {"max": settings.RX_MAX_ITEMS})
+        if rx.items.filter(drug=drug).exists():
+            raise Conflict("duplicate_item", _("This drug is already on the prescription: change that line instead."))
+        item = PrescriptionItem.objects.create(
+            prescription=rx, position=rx.items.count() + 1, drug=drug, dose_unit=drug.dose_unit,
+            instructions=instructions.strip()[:255], **clean,
+        )
+        audit.record(actor=actor, action=AuditAction.UPDATE, obj=rx, patient_id=rx.patient_id,
+                     detail={"added": drug.sku})
+    return item
+
+
+def remove_item(*, actor: User, prescription_id: int, item_id: int) -> None:
+    with transaction.atomic():
+        rx = _draft(actor, prescription_id)
+        item = rx.items.filter(pk=item_id).first()
+        if item is None:
+            raise NotFound()
+        sku = item.drug.sku
+        item.delete()
+        audit.record(actor=actor, action=AuditAction.UPDATE, obj=rx, patient_id=rx.patient_id,
+                     detail={"removed": sku})
+
+
+def check_prescription(*, actor: User, prescription_id: int) -> list[dict]:
+    """The findings as they stand, for the doctor (with the reasons already recorded) or the pharmacist."""
+    rx, role = prescription_for(actor, prescription_id)
+    if role not in ("doctor", "pharmacist"):
+        raise NotFound()
+    recorded = {f["key"]: f.get("override", "") for f in rx.checks}
+    return checks.with_overrides(checks.run(rx), recorded)
+
+
+# ---- signing ----------------------------------------------------------------------------------------------------
+
+
+def content_of(rx: Prescription) -> dict:
+    """What the doctor signs: everything the slip shows. Its hash is stored at signing and recomputed to verify."""
+    return {
+        "number": rx.number,
+        "patient": {"mrn": rx.patient.mrn, "name": rx.patient.real_name, "sex": rx.patient.sex,
+                    "birth_date": rx.patient.birth_date.isoformat()},
+        "doctor": {"licence_no": rx.doctor.licence_no, "name": rx.doctor.user.real_name},
+        "department": rx.department_id,
+        "diagnosis": {"code": rx.diagnosis_code, "display": rx.diagnosis_display},
+        "kind": rx.kind,
+        "refills_allowed": rx.refills_allowed,
+        "renewal_of": rx.renewal_of.number if rx.renewal_of_id else None,
+        "revision_of": rx.revision_of.number if rx.revision_of_id else None,
+        "guardian": [rx.guardian_name, rx.guardian_relationship, rx.guardian_phone],
+        "notes": rx.notes,
+        "signed_at": rx.signed_at.isoformat() if rx.signed_at else None,
+        "valid_until": rx.valid_until.isoformat() if rx.valid_until else None,
+        "items": [
+            {"sku": i.drug.sku, "name": i.drug.generic_name_zh, "strength": i.drug.strength,
+             "dose": f"{i.dose.normalize():f}", "dose_unit": i.dose_unit, "frequency": i.frequency,
+             "route": i.route, "duration_days": i.duration_days, "quantity": i.quantity,
+             "instructions": i.instructions}
+            for i in rx.items.select_related("drug").order_by("position", "pk")
+        ],
+        "checks": [{"key": f["key"], "override": f.get("override", "")} for f in rx.checks],
+    }
+
+
+def hash_content(rx: Prescription) -> str:
+    canonical = json.dumps(content_of(rx), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def seal(*parts) -> str:
+    message = "|".join(str(p) for p in parts).encode()
+    return hmac.new(settings.RX_SEAL_KEY.encode(), message, hashlib.sha256).hexdigest()
+
+
+def _confirm_second_factor(actor: User, code: str, session) -> None:
+    """The doctor's signature is a personal act: a fresh 6-digit code, or one typed moments ago at sign-in."""
+    if code or not second_factor_is_fresh(session, minutes=settings.CONSULT_REAUTH_MINUTES):
+        verify_second_factor(user=actor, code=code)
+        if session is not None:
+            from ihospital.accounts.services import SECOND_FACTOR_AT
+
+            session[SECOND_FACTOR_AT] = timezone.now().isoformat()
+
+
+def sign_prescription(
+    *, actor: User, prescription_id: int, code: str = "", session=None, overrides: dict[str, str] | None = None
+) -> Prescription:
+    """Check, seal and send to the pharmacists. Every finding needs the doctor's reason, or a change first."""
+    _prescriber(actor)
+    rx, role = prescription_for(actor, prescription_id, audit_read=False)
+    if role != "doctor":
+        raise NotFound()
+    if rx.status != RxStatus.DRAFT:
+        raise Conflict("prescription_signed", _("This prescription is already signed."))
+    # The second factor outside the signing transaction: a wrong code is counted even though nothing is signed.
+    _confirm_second_factor(actor, code, session)
+    with transaction.atomic():
+        return _sign(actor, prescription_id, overrides, modified=True)
+
+
+def _sign(actor: User, prescription_id: int, overrides: dict[str, str] | None, *, modified: bool) -> Prescription:
+    overrides = {str(k): str(v) for k, v in (overrides or {}).items()}
+    rx = _draft(actor, prescription_id)
+    rules.check_ready_to_sign(rx)
+    findings = checks.with_overrides(checks.run(rx), overrides)
+    unresolved = [f for f in findings if not f["override"]]
+    if unresolved:
+        raise DomainError(
+            "check_findings_unresolved",
+            _("Change the prescription or give a reason for each finding before signing."),
+            status=409,
+            fields={f["key"]: f["message"] for f in unresolved},
+        )
+    now = timezone.now()
+    rx.checks = findings
+    rx.signed_at = now
+    rx.valid_until = now + timedelta(days=settings.RX_VALID_DAYS)
+    rx.save(update_fields=["checks", "signed_at", "valid_until"])
+    content_hash = hash_content(rx)
+    doctor_seal = seal("doctor", actor.pk, rx.doctor.licence_no, content_hash)
+    transition(rx, RxStatus.SIGNED, actor=actor, reason="signed", content_hash=content_hash, doctor_seal=doctor_seal)
+    audit.record(actor=actor, action=AuditAction.UPDATE, obj=rx, patient_id=rx.patient_id,
+                 detail={"signed": content_hash, "overrides": len(findings)})
+    refill = RefillRequest.objects.select_for_update().filter(result=rx).first()
+    if refill is not None and refill.status == RefillStatus.DRAFTING:
+        transition(refill, RefillStatus.APPROVED, actor=actor, reason="signed", modified=modified,
+                   decided_by=actor, decided_at=now)
+        realtime.refill_changed(refill)
+        _tell_refill_decision(refill)
+    tasks.schedule_expiry(rx)
+    realtime.prescription_changed(rx)
+    return rx
+
+
+def cancel_prescription(*, actor: User, prescription_id: int, reason: str) -> Prescription:
+    """The doctor withdraws a prescription not yet dispensed (a draft needs no reason)."""
+    rx, role = prescription_for(actor, prescription_id, audit_read=False)
+    if role != "doctor":
+        raise NotFound()
+    if rx.status != RxStatus.DRAFT and not reason.strip():
+        raise DomainError("reason_required", _("Please give the reason for cancelling."))
+    with transaction.atomic():
+        transition(rx, RxStatus.CANCELLED, actor=actor, reason=reason, status_reason=reason.strip())
+        refill = RefillRequest.objects.filter(result=rx, status=RefillStatus.DRAFTING).first()
+        if refill is not None:
+            # The doctor dropped the adjusted draft: the request goes back to the worklist.
+            transition(refill, RefillStatus.REQUESTED, actor=actor, reason="draft cancelled", result=None)
+            realtime.refill_changed(refill)
+        audit.record(actor=actor, action=AuditAction.UPDATE, obj=rx, patient_id=rx.patient_id,
+                     detail={"cancelled": reason.strip()})
+        realtime.prescription_changed(rx)
+        if rx.signed_at:
+            notify(users=_people(rx.patient), kind="prescription.cancelled",
+                   title=gettext("Prescription %(number)s was cancelled by the doctor") % {"number": rx.number},
+                   body=reason.strip(), link=f"/prescriptions/{rx.pk}/")
+    return rx
+
+
+def revise_prescription(*, actor: User, prescription_id: int) -> Prescription:
+    """After a pharmacist's rejection the doctor writes a new draft from the rejected one (which stays as it was)."""
+    _prescriber(actor)
+    rx, role = prescription_for(actor, prescription_id, audit_read=False)
+    if role != "doctor":
+        raise NotFound()
+    if rx.status != RxStatus.REJECTED:
+        raise Conflict("not_rejected", _("Only a prescription the pharmacist rejected is revised."))
+    try:
+        with transaction.atomic():
+            draft = _copy_as_draft(rx, actor=actor, revision_of=rx, renewal_of=rx.renewal_of, visit=rx.visit)
+            refill = RefillRequest.objects.filter(result=rx).first()
+            audit.record(actor=actor, action=AuditAction.CREATE, obj=draft, patient_id=draft.patient_id,
+                         detail={"revision_of": rx.number, "refill": refill.pk if refill else None})
+    except IntegrityError:
+        raise Conflict("already_revised", _("This prescription already has a revision.")) from None
+    return draft
+
+
+def _copy_as_draft(rx: Prescription, *, actor: User, items=None, **links) -> Prescription:
+    practitioner = Practitioner.objects.get(user=actor)
+    draft = Prescription.objects.create(
+        number=f"tmp-{uuid.uuid4().hex[:16]}", patient=rx.patient, doctor=practitioner, department=rx.department,
+        condition=rx.condition, diagnosis_code=rx.diagnosis_code, diagnosis_display=rx.diagnosis_display,
+        kind=rx.kind, refills_allowed=0 if links.get("renewal_of") else rx.refills_allowed, notes=rx.notes,
+        guardian_name=rx.guardian_name, guardian_relationship=rx.guardian_relationship,
+        guardian_phone=rx.guardian_phone, **links,
+    )
+    draft.number = _number(draft)
+    draft.save(update_fields=["number"])
+    for position, item in enumerate(items if items is not None else rx.items.all(), start=1):
+        PrescriptionItem.objects.create(
+            prescription=draft, position=position, drug=item.drug, dose=item.dose, dose_unit=item.dose_unit,
+            frequency=item.frequency, route=item.route, duration_days=item.duration_days, quantity=item.quantity,
+            instructions=item.instructions,
+        )
+    return draft
+
+
+# ---- the pharmacist's review ------------------------------------------------------------------------------------
+
+
+def claim_review(*, actor: User, prescription_id: int) -> Prescription:
+    """A pharmacist opens a prescription for review; the others see it is taken."""
+    _pharmacist(actor)
+    rx, _role = prescription_for(actor, prescription_id)
+    with transaction.atomic():
+        transition(rx, RxStatus.UNDER_REVIEW, actor=actor, reason="review started", reviewer=actor)
+        realtime.prescription_changed(rx)
+    return rx
+
+
+def release_review(*, actor: User, prescription_id: int) -> Prescription:
+    _pharmacist(actor)
+    rx, _role = prescription_for(actor, prescription_id, audit_read=False)
+    if rx.status != RxStatus.UNDER_REVIEW or rx.reviewer_id != actor.pk:
+        raise Conflict("not_your_review", _("This prescription is not under your review."))
+    with transaction.atomic():
+        transition(rx, RxStatus.SIGNED, actor=actor, reason="review released", reviewer=None)
+        realtime.prescription_changed(rx)
+    return rx
+
+
+def review_prescription(
+    *, actor: User, prescription_id: int, approve: bool, reasons: list[str] | None = None, comment: str = "",
+    acknowledge: bool = False,
+) -> Review:
+    """Approve, or reject with reasons. Two pharmacists deciding at once: the first wins, the other gets 409."""
+    _pharmacist(actor)
+    rx, _role = prescription_for(actor, prescription_id, audit_read=False)
+    reasons = [str(r) for r in (reasons or [])]
+    if rx.status == RxStatus.UNDER_REVIEW and rx.reviewer_id not in (None, actor.pk):
+        raise Conflict("review_taken", _("Another pharmacist is reviewing this prescription."))
+    if rx.status not in (RxStatus.SIGNED, RxStatus.UNDER_REVIEW):
+        raise Conflict("already_reviewed", _("This prescription was already decided: it is %(status)s.")
+                       % {"status": rx.get_status_display()})
+    if rx.valid_until and rx.valid_until < timezone.now():
+        raise Conflict("prescription_expired", _("This prescription expired before it was reviewed."))
+    if not approve:
+        unknown = [r for r in reasons if r not in RejectionReason.values]
+        if not reasons or unknown:
+            raise DomainError("reasons_required", _("Choose at least one reason for rejecting."),
+                              fields={"reasons": ", ".join(unknown)})
+        if not comment.strip():
+            raise DomainError("comment_required", _("Tell the doctor what to change."))
+    # Findings the doctor did not see (the chart or other prescriptions changed since signing) need the
+    # pharmacist's explicit acknowledgement before approval.
+    signed_keys = {f["key"] for f in rx.checks}
+    findings = checks.with_overrides(checks.run(rx), {f["key"]: f.get("override", "") for f in rx.checks})
+    new = [f for f in findings if f["key"] not in signed_keys]
+    if approve and new and not acknowledge:
+        raise DomainError(
+            "check_findings_unacknowledged",
+            _("New check findings since the doctor signed: reject, or confirm you have assessed them."),
+            status=409,
+            fields={f["key"]: f["message"] for f in new},
+        )
+    decision = ReviewDecision.APPROVED if approve else ReviewDecision.REJECTED
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            review = Review.objects.create(
+                prescription=rx, pharmacist=actor, decision=decision, reasons=reasons, comment=comment.strip(),
+                findings=findings, seal="",
+            )
+            review.seal = seal("pharmacist", actor.pk, decision, rx.content_hash, review.created_at.isoformat())
+            review.save(update_fields=["seal"])
+            to = RxStatus.APPROVED if approve else RxStatus.REJECTED
+            transition(rx, to, actor=actor, reason=comment.strip() or decision, reviewer=actor, reviewed_at=now,
+                       status_reason=comment.strip())
+            audit.record(actor=actor, action=AuditAction.UPDATE, obj=rx, patient_id=rx.patient_id,
+                         detail={"review": decision, "reasons": reasons})
+            realtime.prescription_changed(rx)
+            _tell_review(rx, review)
+    except IntegrityError:
+        raise Conflict("already_reviewed", _("Another pharmacist decided this prescription first.")) from None
+    return review
+
+
+def _tell_review(rx: Prescription, review: Review) -> None:
+    if review.decision == ReviewDecision.APPROVED:
+        notify(users=_people(rx.patient), kind="prescription.approved",
+               title=gettext("Prescription %(number)s is approved: you can order your medicines")
+               % {"number": rx.number},
+               link=f"/prescriptions/{rx.pk}/", dedupe_key=f"rx-approved:{rx.pk}")
+    else:
+        notify(users=[rx.doctor.user], kind="prescription.rejected",
+               title=gettext("The pharmacist rejected prescription %(number)s") % {"number": rx.number},
+               body=review.comment, link=f"/prescriptions/{rx.pk}/", dedupe_key=f"rx-rejected:{rx.pk}")
+        notify(users=_people(rx.patient), kind="prescription.rejected",
+               title=gettext("Prescription %(number)s needs a change by the doctor") % {"number": rx.number},
+               link=f"/prescriptions/{rx.pk}/", dedupe_key=f"rx-rejected-patient:{rx.pk}")
+
+
+# ---- after approval (used by the pharmacy) ------------------------------------------------------------------
+
+
+def require_dispensable(rx: Prescription) -> None:
+    """Only an approved prescription, still valid, may be paid for or dispensed."""
+    if rx.status != RxStatus.APPROVED:
+        raise Conflict("prescription_not_approved",
+                       _("Only a prescription approved by a pharmacist can be ordered or dispensed."))
+    if rx.valid_until and rx.valid_until < timezone.now():
+        raise Conflict("prescription_expired", _("This prescription has expired. Ask the doctor for a new one."))
+
+
+def mark_dispensed(*, actor: User, prescription_id: int) -> Prescription:
+    """Called by the pharmacy when the medicines are handed over. Once: a second call is a conflict."""
+    _pharmacist(actor)
+    with transaction.atomic():
+        rx = Prescription.objects.select_for_update().select_related("doctor").get(pk=prescription_id)
+        require_dispensable(rx)
+        transition(rx, RxStatus.DISPENSED, actor=actor, reason="dispensed", dispensed_at=timezone.now())
+        audit.record(actor=actor, action=AuditAction.UPDATE, obj=rx, patient_id=rx.patient_id,
+                     detail={"dispensed": True})
+        realtime.prescription_changed(rx, pharmacy=False)
+    return rx
+
+
+def expire_prescription(*, prescription_id: int) -> bool:
+    """The validity passed before the medicines were dispensed (a task, at ``valid_until``)."""
+    with transaction.atomic():
+        rx = Prescription.objects.select_for_update().select_related("doctor").filter(pk=prescription_id).first()
+        if rx is None or rx.status not in (RxStatus.SIGNED, RxStatus.UNDER_REVIEW, RxStatus.APPROVED):
+            return False
+        if rx.valid_until is None or rx.valid_until > timezone.now():
+            return False
+        transition(rx, RxStatus.EXPIRED, actor=None, reason="validity passed",
+                   status_reason=gettext("not dispensed within %(days)s days") % {"days": settings.RX_VALID_DAYS})
+        audit.record(actor=None, action=AuditAction.UPDATE, obj=rx, patient_id=rx.patient_id,
+                     detail={"expired": True})
+        realtime.prescription_changed(rx)
+    return True
+
+
+# ---- refills ----------------------------------------------------------------------------------------------------
+
+
+def request_refill(
+    *, actor: User, prescription_id: int, item_ids: list[int] | None = None, answers: dict
+) -> RefillRequest:
+    """The patient (or a proxy) asks to renew some or all medicines of a chronic prescription."""
+    rx, role = prescription_for(actor, prescription_id, audit_read=False)
+    if role != "patient":
+        raise NotFound()
+    root = rx.renewal_of or rx
+    require_health_data_consent(root.patient)
+    refusal = rules.refill_refusal(root)
+    if refusal is not None:
+        raise refusal
+    source = rules.latest_in_chain(root)
+    items = list(source.items.select_related("drug"))
+    if item_ids:
+        wanted = {int(i) for i in item_ids}
+        chosen = [i for i in items if i.pk in wanted]
+        if len(chosen) != len(wanted):
+            raise DomainError("invalid_items", _("Choose medicines of this prescription."),
+                              fields={"item_ids": ", ".join(str(i) for i in sorted(wanted))})
+        items = chosen
+    answers, flags = rules.clean_answers(answers, root.diagnosis_code)
+    try:
+        with transaction.atomic():
+            refill = RefillRequest.objects.create(
+                patient=root.patient, requested_by=actor, prescription=root, source=source, doctor=root.doctor,
+                department=root.department, answers=answers, red_flags=flags,
+            )
+            refill.items.set(items)
+            records.grant_care(clinician=root.doctor.user, patient=root.patient, source=CareSource.PRESCRIPTION,
+                               source_id=f"refill:{refill.pk}",
+                               ends_at=timezone.now() + timedelta(days=settings.VISIT_CARE_DAYS))
+            audit.record(actor=actor, action=AuditAction.CREATE, obj=refill, patient_id=root.patient_id,
+                         detail={"prescription": root.number, "items": [i.drug.sku for i in items], "flags": flags})
+            realtime.refill_changed(refill)
+            notify(users=[root.doctor.user], kind="refill.requested",
+                   title=gettext("Refill request from %(patient)s") % {"patient": root.patient.real_name},
+                   link=f"/prescriptions/refills/{refill.pk}/")
+    except IntegrityError:
+        raise Conflict("refill_already_requested", _("A refill of this prescription is already waiting.")) from None
+    return refill
+
+
+def cancel_refill(*, actor: User, refill_id: int) -> RefillRequest:
+    refill, role = refill_for(actor, refill_id, audit_read=False)
+    if role != "patient":
+        raise NotFound()
+    with transaction.atomic():
+        transition(refill, RefillStatus.CANCELLED, actor=actor, reason="cancelled by the patient")
+        audit.record(actor=actor, action=AuditAction.UPDATE, obj=refill, patient_id=refill.patient_id,
+                     detail={"cancelled": True})
+        realtime.refill_changed(refill)
+    return refill
+
+
+def _deciding_doctor(actor: User, refill_id: int) -> tuple[RefillRequest, Practitioner]:
+    practitioner = _prescriber(actor)
+    refill, role = refill_for(actor, refill_id, audit_read=False)
+    if role != "doctor":
+        raise NotFound()
+    return refill, practitioner
+
+
+def _refill_draft(refill: RefillRequest, actor: User) -> Prescription:
+    return _copy_as_draft(refill.source, actor=actor, items=list(refill.items.order_by("position", "pk")),
+                          renewal_of=refill.prescription)
+
+
+def _open_chart(refill: RefillRequest, actor: User) -> None:
+    records.grant_care(clinician=actor, patient=refill.patient, source=CareSource.PRESCRIPTION,
+                       source_id=f"refill:{refill.pk}",
+                       ends_at=timezone.now() + timedelta(days=settings.VISIT_CARE_DAYS))
+
+
+def approve_refill(
+    *, actor: User, refill_id: int, code: str = "", session=None, overrides: dict[str, str] | None = None
+) -> Prescription:
+    """Renew as asked: a new prescription linked to the original, checked and signed by this doctor now."""
+    refill, _practitioner = _deciding_doctor(actor, refill_id)
+    if refill.status != RefillStatus.REQUESTED:
+        raise Conflict("refill_decided", _("This refill request was already handled: it is %(status)s.")
+                       % {"status": refill.get_status_display()})
+    refusal = _refusal_at_decision(refill)
+    if refusal is not None:
+        raise refusal
+    _confirm_second_factor(actor, code, session)
+    with transaction.atomic():
+        _open_chart(refill, actor)
+        draft = _refill_draft(refill, actor)
+        transition(refill, RefillStatus.DRAFTING, actor=actor, reason="approving", result=draft)
+        return _sign(actor, draft.pk, overrides, modified=False)
+
+
+def _refusal_at_decision(refill: RefillRequest) -> DomainError | None:
+    """The same rules as when the patient asked, except the open request itself (and its early date)."""
+    root = refill.prescription
+    if rules.refills_used(root) >= root.refills_allowed:
+        return Conflict("refills_exhausted", _("All refills of this prescription were used."))
+    if root.condition.entered_in_error or root.condition.clinical_status != "active":
+        return Conflict("condition_not_active", _("The diagnosis is no longer active on the chart: an online visit "
+                                                  "is needed."))
+    return None
+
+
+def modify_refill(*, actor: User, refill_id: int) -> Prescription:
+    """Renew with changes: a draft the doctor edits; signing it approves the request."""
+    refill, _practitioner = _deciding_doctor(actor, refill_id)
+    if refill.status != RefillStatus.REQUESTED:
+        raise Conflict("refill_decided", _("This refill request was already handled: it is %(status)s.")
+                       % {"status": refill.get_status_display()})
+    refusal = _refusal_at_decision(refill)
+    if refusal is not None:
+        raise refusal
+    with transaction.atomic():
+        _open_chart(refill, actor)
+        draft = _refill_draft(refill, actor)
+        transition(refill, RefillStatus.DRAFTING, actor=actor, reason="modifying", result=draft)
+        audit.record(actor=actor, action=AuditAction.CREATE, obj=draft, patient_id=draft.patient_id,
+                     detail={"refill": refill.pk})
+        realtime.refill_changed(refill)
+    return draft
+
+
+def ask_visit_for_refill(*, actor: User, refill_id: int, reason: str) -> RefillRequest:
+    return _close_refill(actor, refill_id, RefillStatus.VISIT_NEEDED, reason)
+
+
+def refuse_refill(*, actor: User, refill_id: int, reason: str) -> RefillRequest:
+    return _close_refill(actor, refill_id, RefillStatus.REFUSED, reason)
+
+
+def _close_refill(actor: User, refill_id: int, to: str, reason: str) -> RefillRequest:
+    refill, _practitioner = _deciding_doctor(actor, refill_id)
+    if not reason.strip():
+        raise DomainError("reason_required", _("Please tell the patient why."))
+    with transaction.atomic():
+        draft = refill.result if refill.status == RefillStatus.DRAFTING else None
+        transition(refill, to, actor=actor, reason=reason, response=reason.strip(), decided_by=actor,
+                   decided_at=timezone.now())
+        if draft is not None and draft.status == RxStatus.DRAFT:
+            transition(draft, RxStatus.CANCELLED, actor=actor, reason="refill refused")
+        audit.record(actor=actor, action=AuditAction.UPDATE, obj=refill, patient_id=refill.patient_id,
+                     detail={"decision": to})
+        realtime.refill_changed(refill)
+        _tell_refill_decision(refill)
+    return refill
+
+
+def _tell_refill_decision(refill: RefillRequest) -> None:
+    titles = {
+        RefillStatus.APPROVED: gettext("Your refill is approved; the pharmacist checks it next"),
+        RefillStatus.VISIT_NEEDED: gettext("The doctor asks for an online visit before renewing your medicines"),
+        RefillStatus.REFUSED: gettext("Your refill request was refused"),
+    }
+    link = "/visits/new/" if refill.status == RefillStatus.VISIT_NEEDED else "/prescriptions/"
+    notify(users=_people(refill.patient), kind=f"refill.{refill.status}", title=titles[refill.status],
+           body=refill.response, link=link, dedupe_key=f"refill:{refill.pk}:{refill.status}")
+
+
+def open_refill_of(root: Prescription) -> RefillRequest | None:
+    return root.refill_requests.filter(status__in=OPEN_REFILL_STATUSES).first()
+
+
+# ---- verifying a slip -----------------------------------------------------------------------------------------
+
+
+def verify_slip(*, number: str, fingerprint: str) -> dict:
+    """What anyone holding a slip may learn by scanning its QR code: whether it is genuine and its status.
+
+    No health data: the patient's name is masked and no medicine is listed."""
+    rx = Prescription.objects.select_related("patient__user", "doctor__user", "department__facility").filter(
+        number=number
+    ).first()
+    if rx is None or not rx.content_hash or not fingerprint or not rx.content_hash.startswith(fingerprint.lower()):
+        return {"genuine": False}
+    intact = hash_content(rx) == rx.content_hash
+    name = rx.patient.real_name
+    return {
+        "genuine": intact,
+        "tampered": not intact,
+        "number": rx.number,
+        "status": rx.status,
+        "status_label": rx.get_status_display(),
+        "patient": name[:1] + "*" * max(1, len(name) - 1),
+        "doctor": rx.doctor.user.real_name,
+        "facility": rx.department.facility.name,
+        "signed_at": rx.signed_at,
+        "valid_until": rx.valid_until,
+        "content_hash": rx.content_hash,
+    }
