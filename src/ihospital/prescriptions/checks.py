@@ -83,8 +83,10 @@ def _allergy_hits(drug: Drug, allergies, groups: dict[str, AllergyGroup]) -> lis
 
 
 # Dosage-form words stripped from a generic name before looking for it in free text ("氨氯地平" in "氨氯地平 5mg").
-NAME_SUFFIXES = ("缓释片", "控释片", "肠溶片", "分散片", "胶囊", "乳膏", "软膏", "片", " tablets", " capsules", " cream",
-                 " ointment", " sustained-release", " extended-release")
+NAME_SUFFIXES = (
+    "缓释片", "控释片", "肠溶片", "分散片", "胶囊", "乳膏", "软膏", "片",
+    " tablets", " capsules", " cream", " ointment", " sustained-release", " extended-release",
+)
 
 
 def _formulary_match(text: str, formulary: list[Drug]) -> Drug | None:
