@@ -53,6 +53,7 @@ class OtherDrug:
 
     drug: Drug
     where: str
+    from_chart: bool = False
 
 
 def _normalise(text: str) -> str:
@@ -135,7 +136,8 @@ def current_therapy(prescription: Prescription) -> list[OtherDrug]:
         for statement in statements:
             drug = _formulary_match(statement.medication, formulary)
             if drug is not None:
-                others.append(OtherDrug(drug, _("chart: %(medication)s") % {"medication": statement.medication}))
+                others.append(OtherDrug(drug, _("chart: %(medication)s") % {"medication": statement.medication},
+                                        from_chart=True))
     return others
 
 
@@ -181,10 +183,13 @@ def run(prescription: Prescription) -> list[Finding]:
 
     # Duplicate therapy and interactions: among the items, and between each item and what the patient takes.
     pairs: list[tuple[PrescriptionItem, Drug, str]] = []
+    therapy = current_therapy(prescription)
     for i, item in enumerate(items):
         for other in items[i + 1:]:
             pairs.append((item, other.drug, _("this prescription")))
-        for other in current_therapy(prescription):
+        for other in therapy:
+            if other.from_chart and other.drug.pk == item.drug.pk:
+                continue  # the chart's record of this very medicine: prescribing it continues that therapy
             pairs.append((item, other.drug, other.where))
     table = list(Interaction.objects.all())
     seen: set[str] = set()

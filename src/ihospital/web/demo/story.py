@@ -15,6 +15,7 @@ import hashlib
 from base64 import b32encode
 from dataclasses import dataclass
 from datetime import date, time, timedelta
+from decimal import Decimal
 
 from django.db import transaction
 from django.utils import timezone
@@ -25,6 +26,19 @@ from ihospital.accounts import services as accounts
 from ihospital.accounts.models import PatientProfile, ProxyStatus, Role, User
 from ihospital.directory import services as directory
 from ihospital.directory.models import Department, Facility, FacilityKind, Practitioner
+from ihospital.prescriptions import formulary
+from ihospital.prescriptions import rules as rx_rules
+from ihospital.prescriptions import services as rx_services
+from ihospital.prescriptions.models import (
+    Drug,
+    Frequency,
+    Prescription,
+    PrescriptionItem,
+    Review,
+    ReviewDecision,
+    RxKind,
+    RxStatus,
+)
 from ihospital.records import services as records
 from ihospital.records.models import Allergy, Condition, MedicationStatement
 from ihospital.scheduling import services as scheduling
@@ -254,8 +268,12 @@ def load() -> list[Login]:
     _availability(staff["dr.wang"], "cardiology")
     _availability(staff["dr.cao"], "stomatology")
 
+    formulary.load()
+    _monthly_prescription(staff["dr.wang"], staff["pharm.sun"], li)
+
     logins = [
-        Login(Role.PATIENT, HYPERTENSIVE.phone, HYPERTENSIVE.real_name, "hypertension (I10), diagnosed in person"),
+        Login(Role.PATIENT, HYPERTENSIVE.phone, HYPERTENSIVE.real_name,
+              "hypertension (I10), diagnosed in person; monthly medicines, a refill is due"),
         Login(Role.PATIENT, PARAPLEGIC.phone, PARAPLEGIC.real_name, "68, paraplegic (G82.2), daughter acts for him"),
         Login(Role.PATIENT, DAUGHTER.phone, DAUGHTER.real_name, "proxy: acts for her father"),
         Login(Role.PATIENT, DENTAL.phone, DENTAL.real_name, "dental follow-up (K05.3)"),
@@ -268,11 +286,55 @@ def load() -> list[Login]:
         "nurse.zhao": "supervisor nurse, 14 years: may nurse at homes",
         "nurse.liu": "2 years, title nurse: NOT allowed at homes",
         "dr.chen": "partner county hospital",
+        "pharm.sun": "pharmacist: reviews prescriptions (审方)",
     }
     for spec in DEMO_STAFF:
         logins.append(Login(spec.role, spec.username, spec.real_name, notes.get(spec.username, ""),
                             totp_secret_base32(spec.username)))
     return logins
+
+
+# Mr Li's monthly medicines: what the seed's hypertensive patient renews online (ATC code, dose, frequency).
+MONTHLY_MEDICINES = (("C08CA01", "5", Frequency.QD), ("C10AA05", "20", Frequency.QN))
+
+
+def _monthly_prescription(doctor: User, pharmacist: User, patient: PatientProfile) -> None:
+    """Last month's chronic prescription (3 refills), approved and dispensed 25 days ago, so a refill is due now.
+
+    It is history, so it is written as the hospital's system would have kept it (no visit can be replayed 25
+    days back); it is sealed and hashed by the same functions as a prescription signed today, so its slip
+    verifies."""
+    if Prescription.objects.filter(patient=patient, renewal_of__isnull=True, refills_allowed__gt=0).exists():
+        return
+    practitioner = Practitioner.objects.get(user=doctor)
+    condition = Condition.objects.filter(patient=patient, code="I10").first()
+    signed = timezone.now() - timedelta(days=25)
+    with transaction.atomic():
+        rx = Prescription.objects.create(
+            number=f"RX{timezone.localtime(signed):%Y%m%d}D{patient.pk:05d}", patient=patient, doctor=practitioner,
+            department=condition.encounter.department, condition=condition, diagnosis_code=condition.code,
+            diagnosis_display=condition.display, kind=RxKind.CHRONIC, refills_allowed=3,
+            notes="每日早晨测量血压并记录；如有头晕、心悸及时复诊。", signed_at=signed,
+            valid_until=signed + timedelta(days=3),
+        )
+        for position, (atc, dose, frequency) in enumerate(MONTHLY_MEDICINES, start=1):
+            drug = Drug.objects.filter(atc_code=atc, active=True).order_by("sku").first()
+            PrescriptionItem.objects.create(
+                prescription=rx, position=position, drug=drug, dose=Decimal(dose), dose_unit=drug.dose_unit,
+                frequency=frequency, route=drug.default_route, duration_days=28,
+                quantity=rx_rules.packages_needed(drug, Decimal(dose), frequency, 28),
+            )
+        content_hash = rx_services.hash_content(rx)
+        Prescription.objects.filter(pk=rx.pk).update(
+            status=RxStatus.DISPENSED, content_hash=content_hash, reviewer=pharmacist,
+            reviewed_at=signed + timedelta(hours=1), dispensed_at=signed + timedelta(hours=3),
+            doctor_seal=rx_services.seal("doctor", doctor.pk, practitioner.licence_no, content_hash),
+        )
+        review = Review.objects.create(prescription=rx, pharmacist=pharmacist, decision=ReviewDecision.APPROVED,
+                                       seal="")
+        review.seal = rx_services.seal("pharmacist", pharmacist.pk, ReviewDecision.APPROVED, content_hash,
+                                       review.created_at.isoformat())
+        review.save(update_fields=["seal"])
 
 
 def records_has(patient: PatientProfile, kind: str) -> bool:
