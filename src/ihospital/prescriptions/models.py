@@ -477,7 +477,9 @@ class RefillRequest(models.Model):
             RefillStatus.APPROVED, RefillStatus.DRAFTING, RefillStatus.VISIT_NEEDED, RefillStatus.REFUSED,
             RefillStatus.CANCELLED,
         },
-        RefillStatus.DRAFTING: {RefillStatus.APPROVED, RefillStatus.REQUESTED, RefillStatus.REFUSED},
+        RefillStatus.DRAFTING: {
+            RefillStatus.APPROVED, RefillStatus.REQUESTED, RefillStatus.VISIT_NEEDED, RefillStatus.REFUSED,
+        },
     }
 
     patient = models.ForeignKey(PatientProfile, on_delete=models.PROTECT, related_name="refill_requests")
