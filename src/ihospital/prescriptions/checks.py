@@ -90,16 +90,31 @@ NAME_SUFFIXES = (
 )
 
 
+# Salts a chart entry usually leaves out too ("氨氯地平" for 苯磺酸氨氯地平片, "amlodipine" for amlodipine besylate).
+SALT_PREFIXES = ("苯磺酸", "马来酸", "琥珀酸", "富马酸", "硫酸氢", "硫酸", "盐酸", "磷酸", "枸橼酸", "草酸", "酒石酸")
+SALT_SUFFIXES = (
+    "叔丁胺", "钙", "钠", "钾", " besylate", " maleate", " succinate", " fumarate", " hydrogen sulfate", " sulfate",
+    " hydrochloride", " hyclate", " phosphate", " citrate", " oxalate", " tartrate", " calcium", " sodium",
+    " potassium", " tert-butylamine",
+)
+
+
+def _name_cores(name: str) -> list[str]:
+    core = name.lower()
+    for suffix in NAME_SUFFIXES:
+        core = core.replace(suffix, "")
+    core = core.strip()
+    bare = next((core[len(p):] for p in SALT_PREFIXES if core.startswith(p)), core)
+    bare = next((bare[:-len(s)] for s in SALT_SUFFIXES if bare.endswith(s)), bare).strip()
+    return [c for c in (core, bare) if len(c) >= 2]
+
+
 def _formulary_match(text: str, formulary: list[Drug]) -> Drug | None:
     """The formulary drug a free-text chart medication names ("氨氯地平 5mg", "Amlodipine"), if any."""
     lowered = text.lower()
     for drug in formulary:
         for name in (drug.generic_name_zh, drug.generic_name_en):
-            core = name.lower()
-            for suffix in NAME_SUFFIXES:
-                core = core.replace(suffix, "")
-            core = core.strip()
-            if len(core) >= 2 and core in lowered:
+            if any(core in lowered for core in _name_cores(name)):
                 return drug
     return None
 
