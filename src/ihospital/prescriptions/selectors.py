@@ -56,8 +56,8 @@ def role_for_prescription(user: User, rx: Prescription) -> str | None:
         return None
     if user.role == Role.DOCTOR and rx.doctor.user_id == user.pk:
         return "doctor"
-    if rx.status not in SIGNED_STATUSES:
-        return None  # a draft is the doctor's alone
+    if not rx.is_signed:
+        return None  # a draft is the doctor's alone, also once cancelled
     if user.role == Role.PHARMACIST:
         return "pharmacist"
     if user.role == Role.PATIENT and patients_acted_for(user).filter(pk=rx.patient_id).exists():
@@ -176,6 +176,8 @@ def refill_for(user: User, refill_id: int, *, audit_read: bool = True) -> tuple[
 def refills_of_patient(user: User, patient_id: int) -> QuerySet[RefillRequest]:
     if not patients_acted_for(user).filter(pk=patient_id).exists():
         raise _denied(user, "accounts.patientprofile", patient_id, patient_id)
+    audit.record(actor=user, action=AuditAction.READ, object_type="prescriptions.refillrequest",
+                 patient_id=patient_id, detail={"list": "patient"})
     return (
         RefillRequest.objects.filter(patient_id=patient_id)
         .select_related("prescription", "result", "doctor__user")
@@ -198,6 +200,8 @@ class Refillable:
 def refillable_prescriptions(user: User, patient_id: int) -> list[Refillable]:
     if not patients_acted_for(user).filter(pk=patient_id).exists():
         raise _denied(user, "accounts.patientprofile", patient_id, patient_id)
+    audit.record(actor=user, action=AuditAction.READ, object_type="prescriptions.prescription",
+                 patient_id=patient_id, detail={"list": "refillable"})
     roots = (
         Prescription.objects.filter(
             patient_id=patient_id, renewal_of__isnull=True, kind__in=[RxKind.CHRONIC, RxKind.LONG_TERM],
