@@ -301,3 +301,15 @@ def refused(code: str, fn, /, *args, **kwargs):
         fn(*args, **kwargs)
     assert caught.value.code == code, (caught.value.code, str(caught.value.message))
     return caught.value
+
+
+def code_of(user) -> str:
+    """The code the user's authenticator shows now, accepted even when one was already typed in this 30-second step
+    (django-otp refuses a step twice; a test that signs twice would otherwise wait for the next one)."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from tests.helpers import current_code
+
+    TOTPDevice.objects.filter(user=user).update(last_t=-1, throttling_failure_count=0,
+                                                throttling_failure_timestamp=None)
+    return current_code(TOTPDevice.objects.get(user=user))
