@@ -7,6 +7,7 @@ from django.views.i18n import set_language
 
 from .api import api
 from .health import healthz
+from .prescriptions.views_slip import verify as verify_prescription_slip
 
 
 def _admin_login(request, extra_context=None):
@@ -26,5 +27,8 @@ urlpatterns = [
     path("records/", include("ihospital.records.urls")),
     path("visits/", include("ihospital.visits.urls")),
     path("scheduling/", include("ihospital.scheduling.urls")),
+    path("prescriptions/", include("ihospital.prescriptions.urls")),
+    # The public check behind the QR code on a prescription slip (no sign-in).
+    path("rx/verify/<str:number>/", verify_prescription_slip, name="rx_verify"),
     path("", include("ihospital.web.urls")),
 ]

@@ -16,6 +16,7 @@ from ihospital.accounts import selectors as account_selectors
 from ihospital.accounts.acting import acting_patient
 from ihospital.accounts.models import CLINICAL_ROLES, ProxyStatus, Role
 from ihospital.core.audit import verify_chain
+from ihospital.prescriptions import selectors as rx_selectors
 from ihospital.records.selectors import patients_in_care
 from ihospital.visits import selectors as visit_selectors
 from ihospital.visits.models import ACTIVE_STATUSES
@@ -84,6 +85,9 @@ def home(request):
             practitioner = visit_selectors.own_practitioner(user)
             context["open_visits"] = visit_selectors.doctor_worklist(user).count()
             context["day_started"] = practitioner and visit_selectors.consultation_day(practitioner)
+            context["open_refills"] = rx_selectors.refill_worklist(user).count() if practitioner else 0
+        if user.role == Role.PHARMACIST:
+            context["to_review"] = rx_selectors.review_worklist(user).count()
         return render(request, "web/home_clinician.html", context)
     if user.role == Role.AUDITOR:
         return render(request, "web/home_auditor.html", {"events": selectors.latest_audit_events(user)})
