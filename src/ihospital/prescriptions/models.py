@@ -27,7 +27,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
-from django.utils.translation import get_language
+from django.utils.translation import get_language, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from ihospital.accounts.models import PatientProfile
@@ -453,7 +453,8 @@ class Review(models.Model):
 
 
 class RefillStatus(models.TextChoices):
-    REQUESTED = "requested", _("waiting for the doctor")
+    # Not the visits' "waiting for the doctor" (to take the consultation): a refill waits for the doctor's decision.
+    REQUESTED = "requested", pgettext_lazy("refill", "waiting for the doctor")
     DRAFTING = "drafting", _("the doctor is adjusting it")
     APPROVED = "approved", _("approved")
     VISIT_NEEDED = "visit_needed", _("the doctor asks for an online visit")
