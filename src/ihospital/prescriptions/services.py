@@ -274,15 +274,18 @@ def sign_prescription(
         raise NotFound()
     if rx.status != RxStatus.DRAFT:
         raise Conflict("prescription_signed", _("This prescription is already signed."))
+    # What signing would refuse is refused before the code is spent: a code is good once (typed again it would
+    # count as a wrong one), and a doctor asked for a reason retries at once. Checked again under the lock.
+    _ready_findings(rx, overrides)
     # The second factor outside the signing transaction: a wrong code is counted even though nothing is signed.
     _confirm_second_factor(actor, code, session)
     with transaction.atomic():
         return _sign(actor, prescription_id, overrides, modified=True)
 
 
-def _sign(actor: User, prescription_id: int, overrides: dict[str, str] | None, *, modified: bool) -> Prescription:
+def _ready_findings(rx: Prescription, overrides: dict[str, str] | None) -> list[dict]:
+    """The findings with the doctor's reasons, once the prescription is ready and every finding has one."""
     overrides = {str(k): str(v) for k, v in (overrides or {}).items()}
-    rx = _draft(actor, prescription_id)
     rules.check_ready_to_sign(rx)
     findings = checks.with_overrides(checks.run(rx), overrides)
     unresolved = [f for f in findings if not f["override"]]
@@ -293,6 +296,12 @@ def _sign(actor: User, prescription_id: int, overrides: dict[str, str] | None, *
             status=409,
             fields={f["key"]: f["message"] for f in unresolved},
         )
+    return findings
+
+
+def _sign(actor: User, prescription_id: int, overrides: dict[str, str] | None, *, modified: bool) -> Prescription:
+    rx = _draft(actor, prescription_id)
+    findings = _ready_findings(rx, overrides)
     now = timezone.now()
     rx.checks = findings
     rx.signed_at = now
@@ -601,6 +610,10 @@ def approve_refill(
     refusal = _refusal_at_decision(refill)
     if refusal is not None:
         raise refusal
+    # As when signing a draft: the renewal is checked before the code is spent (a dry run, rolled back).
+    with transaction.atomic():
+        _ready_findings(_refill_draft(refill, actor), overrides)
+        transaction.set_rollback(True)
     _confirm_second_factor(actor, code, session)
     with transaction.atomic():
         _open_chart(refill, actor)
