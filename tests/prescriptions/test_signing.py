@@ -221,3 +221,39 @@ def test_a_change_behind_the_applications_back_shows_as_tampered(slip, change):
     result = services.verify_slip(number=slip.number, fingerprint=slip.content_hash[:16])
 
     assert result["genuine"] is False and result["tampered"] is True
+
+
+# ---- a code is not spent on a signature that would be refused ------------------------------------------------------
+
+
+def test_a_code_is_not_spent_when_signing_is_refused_for_a_finding(doc, visit):
+    from tests.helpers import current_code as code_now
+
+    rx = draft(doc, visit, item(amlodipine(), dose="10", frequency="bid", duration_days=7))
+    code = code_now(device_of(doc))
+
+    refused("check_findings_unresolved", sign_with, doc, rx, code=code)
+    refused("no_items", sign_with, doc, draft(doc, visit), code=code)
+    # The doctor gives the reason and retries at once with the same code: it was not used up, nor counted as wrong.
+    signed_rx = sign_with(doc, rx, code=code, overrides={"dose:CV-AML-5": "短期加量"})
+
+    assert signed_rx.status == RxStatus.SIGNED
+    assert User.objects.get(pk=doc.user.pk).failed_logins == 0
+
+
+def test_a_code_is_not_spent_when_approving_a_refill_is_refused_for_a_finding(doc, patient, pharmacist, diagnosis):
+    from ihospital.records import services as records
+    from tests.prescriptions.factories import make_due, monthly, refill
+
+    request_ = refill(make_due(monthly(doc, patient, pharmacist, condition=diagnosis)))
+    allergy = records.add_allergy(actor=patient.user, patient_id=patient.pk, substance="氨氯地平过敏")
+    code = current_code(device_of(doc))
+    before = state()
+
+    refused("check_findings_unresolved", services.approve_refill, actor=doc.user, refill_id=request_.pk, code=code)
+
+    assert state() == before
+    renewal = services.approve_refill(actor=doc.user, refill_id=request_.pk, code=code,
+                                      overrides={f"allergy:CV-AML-5:{allergy.pk}": "过敏记录有误，已核实"})
+    assert renewal.is_signed
+    assert User.objects.get(pk=doc.user.pk).failed_logins == 0
