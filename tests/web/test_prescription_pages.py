@@ -214,6 +214,26 @@ def test_the_doctor_approves_a_refill_with_the_code(doc, due):
     assert request.status == RefillStatus.APPROVED and request.result.status == RxStatus.SIGNED
 
 
+def test_approving_a_refill_past_a_finding_asks_for_the_reason_then_signs(doc, patient, due):
+    from ihospital.records import services as records
+
+    request = f.refill(due)
+    f.nifedipine()
+    records.add_medication(actor=doc.user, patient_id=patient.pk, medication="硝苯地平控释片 30 mg")
+    client = signed_in(doc.user)
+    first = client.post(f"/prescriptions/refills/{request.pk}/approve/", {"code": f.code_of(doc.user)})
+    assert first.status_code == 409
+    html = page(first)
+    key = "duplicate:CV-AML-5:CV-NIF-30"
+    assert f'name="override-{key}"' in html and 'data-testid="fresh-second-factor"' in html
+    request.refresh_from_db()
+    assert request.status == RefillStatus.REQUESTED and not Prescription.objects.filter(renewal_of=due).exists()
+    done = client.post(f"/prescriptions/refills/{request.pk}/approve/", {f"override-{key}": "已停用硝苯地平"})
+    assert done.status_code == 302
+    request.refresh_from_db()
+    assert request.status == RefillStatus.APPROVED and request.result.checks[0]["override"] == "已停用硝苯地平"
+
+
 def test_refusing_a_refill_needs_a_reason_and_modifying_opens_the_editor(doc, due):
     request = f.refill(due)
     client = signed_in(doc.user)

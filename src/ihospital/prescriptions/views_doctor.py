@@ -283,6 +283,8 @@ def cancel(request, practitioner, rx_id: int):
     messages.success(request, _("The prescription was cancelled."))
     if rx.visit_id:
         return redirect("visits:room", visit_id=rx.visit_id)
+    if rx.renewal_of_id:  # a renewal dropped: its refill request is back in the worklist
+        return redirect("prescriptions:refills")
     return redirect("prescriptions:doctor")
 
 
