@@ -195,9 +195,11 @@ def chain(root: Prescription):
 
 
 def latest_in_chain(root: Prescription) -> Prescription:
-    """The newest prescription of the chain that was not abandoned (rejected, cancelled, or still a draft)."""
+    """The newest prescription of the chain that was not abandoned (rejected, cancelled, expired uncollected, or
+    still a draft)."""
     return (
-        chain(root).exclude(status__in=[RxStatus.DRAFT, RxStatus.CANCELLED, RxStatus.REJECTED]).first() or root
+        chain(root).exclude(status__in=[RxStatus.DRAFT, RxStatus.CANCELLED, RxStatus.REJECTED, RxStatus.EXPIRED])
+        .first() or root
     )
 
 
@@ -246,8 +248,16 @@ HYPERTENSION_CODES = ("I10", "I11", "I12", "I13", "I15")
 DIABETES_CODES = ("E10", "E11", "E12", "E13", "E14")
 
 
-def _yes(value) -> bool:
-    return value in (True, "true", "True", "yes", "on", "1", 1)
+YES = frozenset({"true", "yes", "y", "on", "1", "是"})
+NO = frozenset({"false", "no", "n", "off", "0", "否"})
+
+
+def _yes_or_no(value) -> bool | None:
+    """True or False for an answer however it is written (a box, "Yes", "是", 1); None if it is neither."""
+    if isinstance(value, (list, dict)):
+        return None
+    word = str(value).strip().lower()
+    return True if word in YES else False if word in NO else None
 
 
 def clean_answers(answers: dict, diagnosis_code: str) -> tuple[dict, list[str]]:
@@ -258,10 +268,12 @@ def clean_answers(answers: dict, diagnosis_code: str) -> tuple[dict, list[str]]:
     clean: dict = {}
     flags: list[str] = []
     for key in ("new_symptoms", "side_effects"):
-        if key not in answers or answers[key] in ("", None):
+        # Neither yes nor no is refused: read as "no", a "maybe" would hide a red flag from the doctor.
+        answer = _yes_or_no(answers.get(key))
+        if answer is None:
             errors[key] = str(_("Please answer yes or no."))
             continue
-        clean[key] = _yes(answers[key])
+        clean[key] = answer
         detail = str(answers.get(f"{key}_detail") or "").strip()[:1000]
         if clean[key] and not detail:
             errors[f"{key}_detail"] = str(_("Please describe it."))

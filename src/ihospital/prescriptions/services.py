@@ -497,7 +497,9 @@ def mark_dispensed(*, actor: User, prescription_id: int) -> Prescription:
     """Called by the pharmacy when the medicines are handed over. Once: a second call is a conflict."""
     _pharmacist(actor)
     with transaction.atomic():
-        rx = Prescription.objects.select_for_update().select_related("doctor").get(pk=prescription_id)
+        rx = Prescription.objects.select_for_update().select_related("doctor").filter(pk=prescription_id).first()
+        if rx is None:
+            raise NotFound()
         require_dispensable(rx)
         transition(rx, RxStatus.DISPENSED, actor=actor, reason="dispensed", dispensed_at=timezone.now())
         audit.record(actor=actor, action=AuditAction.UPDATE, obj=rx, patient_id=rx.patient_id,
@@ -540,7 +542,10 @@ def request_refill(
     source = rules.latest_in_chain(root)
     items = list(source.items.select_related("drug"))
     if item_ids:
-        wanted = {int(i) for i in item_ids}
+        try:
+            wanted = {int(i) for i in item_ids}
+        except (TypeError, ValueError):
+            raise DomainError("invalid_items", _("Choose medicines of this prescription.")) from None
         chosen = [i for i in items if i.pk in wanted]
         if len(chosen) != len(wanted):
             raise DomainError("invalid_items", _("Choose medicines of this prescription."),
