@@ -457,3 +457,37 @@ def test_current_medications_list_what_the_patient_takes(chronic, patient):
 def test_the_refill_is_still_signed_with_a_fresh_session(request_, doc):
     renewal = services.approve_refill(actor=doc.user, refill_id=request_.pk, session=fresh_session())
     assert renewal.is_signed
+
+
+@pytest.mark.parametrize(("said", "meant"), [("Yes", True), ("YES", True), ("是", True), (1, True), ("No", False),
+                                             ("否", False), (0, False), ("false", False)])
+def test_yes_and_no_however_they_are_written(chronic, said, meant):
+    request_ = refill(chronic, answers=answers(new_symptoms=said, new_symptoms_detail="胸闷"))
+    assert request_.answers["new_symptoms"] is meant
+    assert ("new_symptoms" in request_.red_flags) is meant
+
+
+@pytest.mark.parametrize("said", ["maybe", "sometimes", [], {"yes": 1}, 2])
+def test_an_answer_that_is_neither_yes_nor_no_is_refused(chronic, said):
+    # Read as "no", a "maybe" would hide a red flag from the doctor.
+    before = state()
+    error = refused("invalid_answers", refill, chronic, answers=answers(side_effects=said))
+    assert set(error.fields) == {"side_effects"}
+    assert state() == before
+
+
+def test_item_ids_that_are_not_numbers_are_refused(chronic):
+    error = refused("invalid_items", refill, chronic, item_ids=["first"])
+    assert error.status == 400
+
+
+def test_a_renewal_never_collected_does_not_block_the_next_refill(doc, patient, pharmacist, diagnosis):
+    root = make_due(monthly(doc, patient, pharmacist, refills=2, condition=diagnosis), days_ago=30)
+    renewal = approve(pharmacist, approve_refill(doc, refill(root)))
+    # The patient never ordered it: it expired three days later.
+    Prescription.objects.filter(pk=renewal.pk).update(valid_until=timezone.now() - timedelta(seconds=1))
+    assert services.expire_prescription(prescription_id=renewal.pk)
+
+    assert rules.latest_in_chain(root) == root
+    request_ = refill(root)  # due again from the original's supply; the expired renewal counted as a refill
+    assert request_.source == root and rules.refills_used(root) == 1

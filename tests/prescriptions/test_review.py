@@ -337,3 +337,7 @@ def test_the_expiry_task_leaves_the_others_alone(rx, pharmacist, doc, visit):
     due = sign(doc, draft(doc, visit, item(DrugFactory())))
     past_validity(due)
     assert tasks.expire_prescription.call(due.pk) == "expired"
+
+
+def test_dispensing_an_unknown_prescription_is_404(pharmacist):
+    assert refused("not_found", services.mark_dispensed, actor=pharmacist, prescription_id=10**9).status == 404
