@@ -167,6 +167,9 @@ class PrescriptionOut(Schema):
 
     @staticmethod
     def resolve_items(obj):
+        # The list selectors prefetch the items with their drugs; a single read loads them here.
+        if "items" in getattr(obj, "_prefetched_objects_cache", {}):
+            return list(obj.items.all())
         return list(obj.items.select_related("drug"))
 
     @staticmethod
