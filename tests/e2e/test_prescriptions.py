@@ -201,8 +201,8 @@ def test_doctor_prescribes_in_a_visit_and_the_slip_verifies(e2e_server, people):
     expect(doctor.get_by_test_id("item-form")).to_contain_text("线下")
     expect(doctor.get_by_test_id("items").get_by_test_id("item")).to_have_count(1)
 
-    # The checks: the chart says he takes nifedipine, of the same class. Signing without a reason is refused and the
-    # finding marked; the reason goes in, and he signs with his code.
+    # The checks: the chart says he takes nifedipine, of the same class. Signing without a reason is refused (before
+    # the code is spent) and the finding marked; the reason goes in, and he signs with his code.
     doctor.get_by_test_id("run-checks").click()
     finding = doctor.get_by_test_id("findings").locator("[data-code=duplicate_therapy]")
     expect(finding).to_have_count(1)
@@ -212,7 +212,8 @@ def test_doctor_prescribes_in_a_visit_and_the_slip_verifies(e2e_server, people):
     expect(doctor.get_by_test_id("page-error")).to_contain_text("理由")
     expect(finding).to_have_class(re.compile(r"\bunresolved\b"))
     finding.get_by_test_id("override").fill("改用氨氯地平，已嘱患者停用硝苯地平控释片。")
-    doctor.get_by_test_id("sign").click()  # the code typed a moment ago still counts
+    doctor.get_by_test_id("sign-form").get_by_label("6 位验证码").fill(totp(e2e_server, "prescribe"))
+    doctor.get_by_test_id("sign").click()
 
     expect(doctor).to_have_url(f"{base}/prescriptions/{rx_id}/")
     expect(doctor.get_by_test_id("rx-status")).to_have_attribute("data-status", "signed")

@@ -175,8 +175,9 @@ def test_the_editor_searches_adds_refuses_a_controlled_drug_and_signs_past_a_fin
     code = f.code_of(doc.user)
     unresolved = client.post(f"/prescriptions/{rx.pk}/sign/", {"code": code})
     assert unresolved.status_code == 409 and "finding severity-moderate unresolved" in page(unresolved)
-    # The code was taken a moment ago: the retry with the reason needs no second one.
-    signed = client.post(f"/prescriptions/{rx.pk}/sign/", {f"override-{key}": "改用氨氯地平，停用硝苯地平"})
+    # Refused before the code was spent: the same code signs once the reason is there.
+    reason = {f"override-{key}": "改用氨氯地平，停用硝苯地平"}
+    signed = client.post(f"/prescriptions/{rx.pk}/sign/", {"code": code, **reason})
     assert signed.status_code == 302 and signed["Location"] == f"/prescriptions/{rx.pk}/"
     rx.refresh_from_db()
     assert rx.status == RxStatus.SIGNED and rx.checks[0]["override"] == "改用氨氯地平，停用硝苯地平"
@@ -221,14 +222,16 @@ def test_approving_a_refill_past_a_finding_asks_for_the_reason_then_signs(doc, p
     f.nifedipine()
     records.add_medication(actor=doc.user, patient_id=patient.pk, medication="硝苯地平控释片 30 mg")
     client = signed_in(doc.user)
-    first = client.post(f"/prescriptions/refills/{request.pk}/approve/", {"code": f.code_of(doc.user)})
+    code = f.code_of(doc.user)
+    first = client.post(f"/prescriptions/refills/{request.pk}/approve/", {"code": code})
     assert first.status_code == 409
     html = page(first)
     key = "duplicate:CV-AML-5:CV-NIF-30"
-    assert f'name="override-{key}"' in html and 'data-testid="fresh-second-factor"' in html
+    assert f'name="override-{key}"' in html and 'data-testid="approve-refill"' in html
     request.refresh_from_db()
     assert request.status == RefillStatus.REQUESTED and not Prescription.objects.filter(renewal_of=due).exists()
-    done = client.post(f"/prescriptions/refills/{request.pk}/approve/", {f"override-{key}": "已停用硝苯地平"})
+    done = client.post(f"/prescriptions/refills/{request.pk}/approve/",
+                       {"code": code, f"override-{key}": "已停用硝苯地平"})
     assert done.status_code == 302
     request.refresh_from_db()
     assert request.status == RefillStatus.APPROVED and request.result.checks[0]["override"] == "已停用硝苯地平"
