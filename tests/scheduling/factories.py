@@ -52,7 +52,8 @@ class ClosureFactory(DjangoModelFactory):
 
 
 class SlotFactory(DjangoModelFactory):
-    """An open 30-minute text slot of a new doctor, tomorrow-ish (each one an hour after the previous)."""
+    """An open 30-minute text slot of a new doctor, tomorrow-ish (each one an hour after the previous, wrapping
+    after 5 days so that a long run of tests never pushes slots past the booking horizon)."""
 
     class Meta:
         model = Slot
@@ -61,7 +62,7 @@ class SlotFactory(DjangoModelFactory):
     practitioner = factory.SubFactory(DoctorFactory)
     department = factory.LazyAttribute(_first_department)
     starts_at = factory.Sequence(
-        lambda n: timezone.now().replace(second=0, microsecond=0) + timedelta(days=1, hours=n)
+        lambda n: timezone.now().replace(second=0, microsecond=0) + timedelta(days=1, hours=n % 120)
     )
     ends_at = factory.LazyAttribute(lambda o: o.starts_at + timedelta(minutes=30))
     mode = VisitMode.TEXT
