@@ -8,6 +8,7 @@ rules or checks look at (a control class, cold chain, a minimum age, a maximum d
 
 from __future__ import annotations
 
+import itertools
 from datetime import timedelta
 from decimal import Decimal
 
@@ -30,9 +31,10 @@ from ihospital.prescriptions.models import (
     RxKind,
     Severity,
 )
+from ihospital.scheduling.models import Slot, VisitMode
 from tests.factories import StaffUserFactory, TOTPDeviceFactory
 from tests.visits import flows
-from tests.visits.factories import ConditionFactory, SlotFactory
+from tests.visits.factories import ConditionFactory
 
 
 class DrugFactory(DjangoModelFactory):
@@ -178,12 +180,23 @@ def fresh_session() -> dict:
 # ---- the workflow ------------------------------------------------------------------------------------------------
 
 
+_slot_hours = itertools.count()
+
+
+def slot_of(doctor) -> Slot:
+    """An open slot of ``doctor`` within the next days. (Not ``SlotFactory``: its sequence puts each slot an hour
+    after the previous one in the whole session, and the hundreds of visits here would push the visit tests' slots
+    past the booking horizon.)"""
+    starts_at = timezone.now().replace(second=0, microsecond=0) + timedelta(days=1, hours=next(_slot_hours) % 200)
+    return Slot.objects.create(practitioner=doctor, department=doctor.departments.first(), starts_at=starts_at,
+                               ends_at=starts_at + timedelta(minutes=30), mode=VisitMode.TEXT, capacity=1)
+
+
 def visit_in_progress(patient, doctor, condition=None):
     """An online visit of ``patient`` with ``doctor`` (a doctor from ``online_doctor``), started, for an accepted
     in-person diagnosis (hypertension unless given)."""
     condition = condition or ConditionFactory(patient=patient)
-    visit = flows.book(patient, SlotFactory(practitioner=doctor, department=doctor.departments.first()), condition)
-    return flows.start(visit, doctor)
+    return flows.start(flows.book(patient, slot_of(doctor), condition), doctor)
 
 
 def item(drug: Drug, **kw) -> dict:

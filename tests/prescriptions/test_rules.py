@@ -24,11 +24,12 @@ from tests.prescriptions.factories import (
     metformin,
     refused,
     sign,
+    slot_of,
     state,
     visit_in_progress,
 )
 from tests.visits import flows
-from tests.visits.factories import ConditionFactory, SlotFactory, online_doctor
+from tests.visits.factories import ConditionFactory, online_doctor
 
 pytestmark = pytest.mark.django_db
 
@@ -75,8 +76,8 @@ def test_a_patient_or_pharmacist_cannot_prescribe(patient, visit, pharmacist):
     assert Prescription.objects.count() == 0
 
 
-def test_a_visit_not_yet_started_is_refused(doc, patient, diagnosis, department):
-    visit = flows.accept(flows.book(patient, SlotFactory(practitioner=doc, department=department), diagnosis), doc)
+def test_a_visit_not_yet_started_is_refused(doc, patient, diagnosis):
+    visit = flows.accept(flows.book(patient, slot_of(doc), diagnosis), doc)
     before = state()
 
     error = refused("visit_not_in_progress", services.start_prescription, actor=doc.user, visit_id=visit.pk)
