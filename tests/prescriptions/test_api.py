@@ -11,6 +11,7 @@ from django.utils import timezone
 from ihospital.accounts.services import SECOND_FACTOR_AT
 from ihospital.core.models import AuditAction, AuditEvent
 from ihospital.prescriptions.models import Prescription, PrescriptionItem, RefillRequest, Review
+from tests.factories import PatientFactory
 from tests.helpers import error_of, token_headers, verify_session
 from tests.prescriptions.factories import (
     DrugFactory,
@@ -328,8 +329,9 @@ def test_cancelling_and_revising(as_doctor, as_pharmacist, unsigned, doc, pharma
     assert (response.status_code, response.json()["status"]) == (200, "cancelled")
 
 
-def test_the_doctors_own_list(as_doctor, unsigned, rx):
+def test_the_doctors_own_list(as_doctor, as_patient, unsigned, rx):
     assert {p["id"] for p in as_doctor.get("/prescriptions").json()} == {unsigned.pk, rx.pk}
+    refusal(as_patient.get("/prescriptions"), 404, "not_found")
 
 
 # ---- reading ----------------------------------------------------------------------------------------------------
@@ -373,6 +375,7 @@ def test_claiming_releasing_and_approving(as_pharmacist, rx, client, pharmacist)
     claimed = as_pharmacist.post(f"/prescriptions/{rx.pk}/claim").json()
     assert (claimed["status"], claimed["reviewer_name"]) == ("under_review", pharmacist.real_name)
     other = Api(client, pharmacist_user())
+    refusal(other.post(f"/prescriptions/{rx.pk}/claim"), 409, "invalid_transition")
     refusal(other.post(f"/prescriptions/{rx.pk}/review", {"approve": True}), 409, "review_taken")
     refusal(other.post(f"/prescriptions/{rx.pk}/release"), 409, "not_your_review")
     assert as_pharmacist.post(f"/prescriptions/{rx.pk}/release").json()["status"] == "signed"
@@ -454,6 +457,7 @@ def test_asking_for_a_refill(as_patient, chronic, patient, relative, client):
     refusal(as_patient.post(path, {"answers": answers()}), 409, "refill_already_requested")
     assert [r["id"] for r in as_patient.get(f"/patients/{patient.pk}/refills").json()] == [body["id"]]
 
+    refusal(Api(client, PatientFactory().user).post(f"/refills/{body['id']}/cancel"), 404, "not_found")
     cancelled = as_patient.post(f"/refills/{body['id']}/cancel")
     assert (cancelled.status_code, cancelled.json()["status"]) == (200, "cancelled")
 
@@ -502,6 +506,7 @@ def test_modifying_a_refill(as_doctor, request_):
     assert response.status_code == 201
     assert response.json()["status"] == "draft"
     assert as_doctor.get(f"/refills/{request_.pk}").json()["status"] == "drafting"
+    refusal(as_doctor.post(f"/refills/{request_.pk}/modify"), 409, "refill_decided")
 
 
 def test_asking_for_a_visit_and_refusing(as_doctor, request_, doc, patient, pharmacist):
