@@ -489,5 +489,29 @@ def test_a_renewal_never_collected_does_not_block_the_next_refill(doc, patient, 
     assert services.expire_prescription(prescription_id=renewal.pk)
 
     assert rules.latest_in_chain(root) == root
-    request_ = refill(root)  # due again from the original's supply; the expired renewal counted as a refill
-    assert request_.source == root and rules.refills_used(root) == 1
+    request_ = refill(root)  # due again from the original's supply
+    # The expired renewal gave the patient nothing, so it does not use up a refill.
+    assert request_.source == root and rules.refills_used(root) == 0
+
+
+def test_a_rejected_renewal_gives_its_refill_back_and_its_signed_revision_uses_it(doc, patient, pharmacist, diagnosis):
+    root = make_due(monthly(doc, patient, pharmacist, refills=1, condition=diagnosis), days_ago=30)
+    renewal = approve_refill(doc, refill(root))
+    assert rules.refills_used(root) == 1
+    services.review_prescription(actor=pharmacist, prescription_id=renewal.pk, approve=False, reasons=["dose"],
+                                 comment="剂量请复核")
+    assert rules.refills_used(root) == 0
+    revision = services.revise_prescription(actor=doc.user, prescription_id=renewal.pk)
+    assert revision.renewal_of_id == root.pk and rules.refills_used(root) == 0
+    sign(doc, revision)
+    assert rules.refills_used(root) == 1
+
+
+def test_an_original_that_expired_uncollected_can_be_refilled_at_once(doc, patient, pharmacist, diagnosis):
+    root = monthly(doc, patient, pharmacist, refills=2, condition=diagnosis)
+    Prescription.objects.filter(pk=root.pk).update(valid_until=timezone.now() - timedelta(seconds=1))
+    assert services.expire_prescription(prescription_id=root.pk)
+    root.refresh_from_db()
+    # Signed today, so a dispensed one would be far too early; this one never supplied anything.
+    request_ = refill(root)
+    assert request_.source == root and request_.status == "requested"

@@ -26,7 +26,6 @@ from .models import (
     Drug,
     Frequency,
     Prescription,
-    RefillStatus,
     Route,
     RxKind,
     RxStatus,
@@ -203,8 +202,13 @@ def latest_in_chain(root: Prescription) -> Prescription:
     )
 
 
+# A renewal in one of these uses up a refill. One rejected by the pharmacist, cancelled, or expired before it
+# was dispensed gives nothing to the patient, so it does not count (its revision, once signed, does).
+USED_STATUSES = (RxStatus.SIGNED, RxStatus.UNDER_REVIEW, RxStatus.APPROVED, RxStatus.DISPENSED)
+
+
 def refills_used(root: Prescription) -> int:
-    return root.refill_requests.filter(status=RefillStatus.APPROVED).count()
+    return Prescription.objects.filter(renewal_of=root.pk, status__in=USED_STATUSES).count()
 
 
 def next_refill_date(root: Prescription) -> date:
@@ -221,7 +225,9 @@ def refill_refusal(root: Prescription, *, today: date | None = None) -> DomainEr
     if not root.is_chronic or root.refills_allowed == 0:
         return Conflict("not_refillable", _("This prescription has no refills. Ask for an online visit."))
     latest = latest_in_chain(root)
-    if latest.status not in (RxStatus.APPROVED, RxStatus.DISPENSED):
+    # The original expired before it was dispensed: the patient has no supply, so no waiting for it to run out.
+    never_supplied = latest.pk == root.pk and root.status == RxStatus.EXPIRED
+    if latest.status not in (RxStatus.APPROVED, RxStatus.DISPENSED) and not never_supplied:
         return Conflict("refill_pending", _("The last prescription of this medicine is not settled yet."))
     if refills_used(root) >= root.refills_allowed:
         return Conflict(
@@ -236,7 +242,7 @@ def refill_refusal(root: Prescription, *, today: date | None = None) -> DomainEr
         return Conflict("condition_not_active", _("The diagnosis is no longer active on the chart: an online visit "
                                                   "is needed."))
     earliest = next_refill_date(root)
-    if today < earliest:
+    if today < earliest and not never_supplied:
         return Conflict(
             "refill_too_early",
             _("Too early: you can ask for this refill from %(date)s.") % {"date": earliest.isoformat()},
