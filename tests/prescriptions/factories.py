@@ -18,7 +18,7 @@ from factory.django import DjangoModelFactory
 
 from ihospital.accounts.models import Role
 from ihospital.accounts.services import SECOND_FACTOR_AT
-from ihospital.prescriptions import services
+from ihospital.prescriptions import refilling, reviewing, services
 from ihospital.prescriptions.models import (
     AllergyGroup,
     ControlClass,
@@ -219,13 +219,13 @@ def sign(doctor, rx: Prescription, overrides: dict | None = None) -> Prescriptio
 
 
 def approve(pharmacist, rx: Prescription) -> Prescription:
-    services.review_prescription(actor=pharmacist, prescription_id=rx.pk, approve=True, acknowledge=True)
+    reviewing.review_prescription(actor=pharmacist, prescription_id=rx.pk, approve=True, acknowledge=True)
     rx.refresh_from_db()
     return rx
 
 
 def reject(pharmacist, rx: Prescription, comment: str = "剂量过大，请调整") -> Prescription:
-    services.review_prescription(actor=pharmacist, prescription_id=rx.pk, approve=False, reasons=["dose"],
+    reviewing.review_prescription(actor=pharmacist, prescription_id=rx.pk, approve=False, reasons=["dose"],
                                  comment=comment)
     rx.refresh_from_db()
     return rx
@@ -258,12 +258,12 @@ def answers(**changes) -> dict:
 
 
 def refill(rx: Prescription, actor=None, **kw) -> RefillRequest:
-    return services.request_refill(actor=actor or rx.patient.user, prescription_id=rx.pk,
+    return refilling.request_refill(actor=actor or rx.patient.user, prescription_id=rx.pk,
                                    answers=kw.pop("answers", answers()), **kw)
 
 
 def approve_refill(doctor, request: RefillRequest, overrides: dict | None = None) -> Prescription:
-    return services.approve_refill(actor=doctor.user, refill_id=request.pk, session=fresh_session(),
+    return refilling.approve_refill(actor=doctor.user, refill_id=request.pk, session=fresh_session(),
                                    overrides=overrides)
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from ihospital.core.audit import verify_chain
 from ihospital.core.transitions import timeline
-from ihospital.prescriptions import services
+from ihospital.prescriptions import refilling, reviewing
 from ihospital.prescriptions.models import RefillRequest, Review, RxStatus
 from tests.helpers import run_in_threads
 from tests.prescriptions.factories import answers, make_due, monthly, pharmacist_user, signed
@@ -22,7 +22,7 @@ def test_two_pharmacists_approving_at_once_one_wins(doc, patient, diagnosis):
     rx = signed(doc, patient, condition=diagnosis)
     pharmacists = [pharmacist_user() for _ in range(2)]
 
-    results = run_in_threads(2, lambda i: services.review_prescription(
+    results = run_in_threads(2, lambda i: reviewing.review_prescription(
         actor=pharmacists[i], prescription_id=rx.pk, approve=True).pharmacist_id)
 
     assert Counter(kind for kind, _ in results) == {"ok": 1, "domain": 1}, results
@@ -42,8 +42,8 @@ def test_many_pharmacists_approving_and_rejecting_at_once_make_one_review(doc, p
 
     def decide(i: int):
         if i % 2:
-            return services.review_prescription(actor=pharmacists[i], prescription_id=rx.pk, approve=True).decision
-        return services.review_prescription(actor=pharmacists[i], prescription_id=rx.pk, approve=False,
+            return reviewing.review_prescription(actor=pharmacists[i], prescription_id=rx.pk, approve=True).decision
+        return reviewing.review_prescription(actor=pharmacists[i], prescription_id=rx.pk, approve=False,
                                             reasons=["dose"], comment="请减量").decision
 
     results = run_in_threads(8, decide)
@@ -61,7 +61,7 @@ def test_pharmacists_claiming_at_once_one_gets_it(doc, patient, diagnosis):
     rx = signed(doc, patient, condition=diagnosis)
     pharmacists = [pharmacist_user() for _ in range(4)]
 
-    results = run_in_threads(4, lambda i: services.claim_review(
+    results = run_in_threads(4, lambda i: reviewing.claim_review(
         actor=pharmacists[i], prescription_id=rx.pk).reviewer_id)
 
     assert Counter(kind for kind, _ in results) == {"ok": 1, "domain": 3}, results
@@ -75,7 +75,7 @@ def test_one_refill_asked_for_several_times_at_once_is_one_request(doc, patient,
     rx = make_due(monthly(doc, patient, pharmacist_user(), condition=diagnosis))
     askers = [patient.user, relative] * 3
 
-    results = run_in_threads(6, lambda i: services.request_refill(
+    results = run_in_threads(6, lambda i: refilling.request_refill(
         actor=askers[i], prescription_id=rx.pk, answers=answers()).pk)
 
     assert Counter(kind for kind, _ in results) == {"ok": 1, "domain": 5}, results

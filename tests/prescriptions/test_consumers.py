@@ -12,7 +12,7 @@ import pytest
 from asgiref.sync import async_to_sync, sync_to_async
 from django.test import Client, TestCase
 
-from ihospital.prescriptions import services
+from ihospital.prescriptions import reviewing
 from tests.factories import PatientFactory
 from tests.helpers import verify_session
 from tests.prescriptions.factories import (
@@ -196,7 +196,7 @@ def test_the_other_pharmacists_hear_a_decision(rx, pharmacist):
         sockets = Sockets()
         other_pharmacist = await sockets.join(headers)
 
-        await committed(lambda: services.review_prescription(actor=pharmacist, prescription_id=rx.pk, approve=True))
+        await committed(lambda: reviewing.review_prescription(actor=pharmacist, prescription_id=rx.pk, approve=True))
 
         assert await changed(other_pharmacist) == {"type": "changed", "what": "prescription", "id": rx.pk,
                                                    "status": "approved"}

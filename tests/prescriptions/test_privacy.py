@@ -8,7 +8,7 @@ import pytest
 from ihospital.accounts import services as accounts
 from ihospital.accounts.models import Proxy
 from ihospital.core.models import AuditAction, AuditEvent, AuditOutcome
-from ihospital.prescriptions import selectors, services
+from ihospital.prescriptions import refilling, selectors, services
 from ihospital.prescriptions.models import RxStatus
 from tests.factories import PatientFactory, StaffUserFactory
 from tests.prescriptions.factories import (
@@ -64,7 +64,7 @@ def test_another_patients_prescription_is_404_and_audited(rx, stranger, patient)
 
 def test_another_patients_refill_is_404_and_audited(request_, stranger, patient):
     refused("not_found", selectors.refill_for, stranger.user, request_.pk)
-    refused("not_found", services.cancel_refill, actor=stranger.user, refill_id=request_.pk)
+    refused("not_found", refilling.cancel_refill, actor=stranger.user, refill_id=request_.pk)
     assert AuditEvent.objects.filter(actor=stranger.user, outcome=AuditOutcome.DENIED, patient_id=patient.pk,
                                      object_type="prescriptions.refillrequest").count() == 2
     request_.refresh_from_db()

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from ihospital.core.models import AuditEvent, AuditOutcome
 from ihospital.notifications.models import Notification
-from ihospital.prescriptions import realtime, rules, selectors, services
+from ihospital.prescriptions import realtime, refilling, reviewing, rules, selectors, services
 from ihospital.prescriptions.models import Prescription, RefillStatus, RxKind, RxStatus
 from ihospital.records import services as records
 from ihospital.records.models import CareRelationship, ClinicalStatus, Condition
@@ -263,7 +263,7 @@ def test_approving_signs_a_new_prescription_linked_to_the_original(request_, chr
 
 def test_approving_needs_the_second_factor(request_, doc):
     before = state()
-    refused("second_factor_required", services.approve_refill, actor=doc.user, refill_id=request_.pk)
+    refused("second_factor_required", refilling.approve_refill, actor=doc.user, refill_id=request_.pk)
     assert state() == before
 
 
@@ -282,9 +282,9 @@ def test_approving_is_stopped_by_a_finding_until_the_doctor_gives_a_reason(reque
 def test_a_decided_request_is_not_decided_again(request_, doc):
     approve_refill(doc, request_)
     before = state()
-    for act in (approve_refill, lambda d, r: services.modify_refill(actor=d.user, refill_id=r.pk)):
+    for act in (approve_refill, lambda d, r: refilling.modify_refill(actor=d.user, refill_id=r.pk)):
         assert refused("refill_decided", act, doc, request_).status == 409
-    refused("invalid_transition", services.refuse_refill, actor=doc.user, refill_id=request_.pk, reason="x")
+    refused("invalid_transition", refilling.refuse_refill, actor=doc.user, refill_id=request_.pk, reason="x")
     assert state() == before
 
 
@@ -298,7 +298,7 @@ def test_deciding_opens_the_chart_to_the_deciding_doctor(request_, department, p
 
 
 def test_modifying_opens_a_draft_whose_signature_approves_the_request(request_, chronic, doc):
-    draft = services.modify_refill(actor=doc.user, refill_id=request_.pk)
+    draft = refilling.modify_refill(actor=doc.user, refill_id=request_.pk)
     assert (draft.status, draft.renewal_of, draft.refills_allowed) == (RxStatus.DRAFT, chronic, 0)
     request_.refresh_from_db()
     assert (request_.status, request_.result) == (RefillStatus.DRAFTING, draft)
@@ -315,7 +315,7 @@ def test_modifying_opens_a_draft_whose_signature_approves_the_request(request_, 
 
 
 def test_cancelling_the_modified_draft_puts_the_request_back(request_, doc):
-    draft = services.modify_refill(actor=doc.user, refill_id=request_.pk)
+    draft = refilling.modify_refill(actor=doc.user, refill_id=request_.pk)
 
     services.cancel_prescription(actor=doc.user, prescription_id=draft.pk, reason="")
 
@@ -327,8 +327,8 @@ def test_cancelling_the_modified_draft_puts_the_request_back(request_, doc):
 
 @pytest.mark.parametrize("close", ["refuse", "ask_visit"])
 def test_closing_a_request_being_modified_cancels_its_draft(request_, doc, close):
-    draft = services.modify_refill(actor=doc.user, refill_id=request_.pk)
-    act = services.refuse_refill if close == "refuse" else services.ask_visit_for_refill
+    draft = refilling.modify_refill(actor=doc.user, refill_id=request_.pk)
+    act = refilling.refuse_refill if close == "refuse" else refilling.ask_visit_for_refill
     act(actor=doc.user, refill_id=request_.pk, reason="血压控制不佳")
     draft.refresh_from_db()
     assert draft.status == RxStatus.CANCELLED
@@ -339,11 +339,12 @@ def test_closing_a_request_being_modified_cancels_its_draft(request_, doc, close
 
 def test_asking_for_a_visit(request_, doc, patient, relative):
     before = state()
-    assert refused("reason_required", services.ask_visit_for_refill, actor=doc.user, refill_id=request_.pk,
+    assert refused("reason_required", refilling.ask_visit_for_refill, actor=doc.user, refill_id=request_.pk,
                    reason=" ").status == 400
     assert state() == before
 
-    closed = services.ask_visit_for_refill(actor=doc.user, refill_id=request_.pk, reason="血压偏高，需在线复诊调整用药")
+    closed = refilling.ask_visit_for_refill(actor=doc.user, refill_id=request_.pk,
+                                            reason="血压偏高，需在线复诊调整用药")
 
     assert (closed.status, closed.response, closed.decided_by) == (
         RefillStatus.VISIT_NEEDED, "血压偏高，需在线复诊调整用药", doc.user)
@@ -354,24 +355,24 @@ def test_asking_for_a_visit(request_, doc, patient, relative):
 
 
 def test_refusing_needs_a_reason_the_patient_reads(request_, doc, patient):
-    refused("reason_required", services.refuse_refill, actor=doc.user, refill_id=request_.pk, reason="")
-    closed = services.refuse_refill(actor=doc.user, refill_id=request_.pk, reason="请到门诊复查肾功能")
+    refused("reason_required", refilling.refuse_refill, actor=doc.user, refill_id=request_.pk, reason="")
+    closed = refilling.refuse_refill(actor=doc.user, refill_id=request_.pk, reason="请到门诊复查肾功能")
     assert closed.status == RefillStatus.REFUSED
     assert Notification.objects.get(user=patient.user, kind="refill.refused").body == "请到门诊复查肾功能"
 
 
 def test_the_patient_may_cancel_and_ask_again(request_, chronic, doc):
-    refused("not_found", services.cancel_refill, actor=doc.user, refill_id=request_.pk)
-    cancelled = services.cancel_refill(actor=chronic.patient.user, refill_id=request_.pk)
+    refused("not_found", refilling.cancel_refill, actor=doc.user, refill_id=request_.pk)
+    cancelled = refilling.cancel_refill(actor=chronic.patient.user, refill_id=request_.pk)
     assert cancelled.status == RefillStatus.CANCELLED
     assert request_ not in selectors.refill_worklist(doc.user)
     assert refill(chronic).status == RefillStatus.REQUESTED
 
 
 def test_a_request_the_doctor_is_adjusting_is_not_cancelled_by_the_patient(request_, doc, patient):
-    services.modify_refill(actor=doc.user, refill_id=request_.pk)
+    refilling.modify_refill(actor=doc.user, refill_id=request_.pk)
     before = state()
-    refused("invalid_transition", services.cancel_refill, actor=patient.user, refill_id=request_.pk)
+    refused("invalid_transition", refilling.cancel_refill, actor=patient.user, refill_id=request_.pk)
     assert state() == before
 
 
@@ -381,7 +382,7 @@ def test_a_request_the_doctor_is_adjusting_is_not_cancelled_by_the_patient(reque
 def test_a_proxy_asks_for_their_patient(chronic, relative, patient):
     request_ = refill(chronic, actor=relative)
     assert (request_.patient, request_.requested_by) == (patient, relative)
-    assert services.cancel_refill(actor=relative, refill_id=request_.pk).status == RefillStatus.CANCELLED
+    assert refilling.cancel_refill(actor=relative, refill_id=request_.pk).status == RefillStatus.CANCELLED
 
 
 def test_a_doctor_of_the_department_who_did_not_write_it_sees_and_decides(request_, department):
@@ -402,9 +403,9 @@ def test_a_doctor_of_another_department_gets_404(request_):
     for act in (
         lambda: selectors.refill_for(stranger.user, request_.pk),
         lambda: approve_refill(stranger, request_),
-        lambda: services.modify_refill(actor=stranger.user, refill_id=request_.pk),
-        lambda: services.refuse_refill(actor=stranger.user, refill_id=request_.pk, reason="no"),
-        lambda: services.ask_visit_for_refill(actor=stranger.user, refill_id=request_.pk, reason="no"),
+        lambda: refilling.modify_refill(actor=stranger.user, refill_id=request_.pk),
+        lambda: refilling.refuse_refill(actor=stranger.user, refill_id=request_.pk, reason="no"),
+        lambda: refilling.ask_visit_for_refill(actor=stranger.user, refill_id=request_.pk, reason="no"),
     ):
         assert refused("not_found", act).status == 404
 
@@ -416,8 +417,8 @@ def test_a_doctor_of_another_department_gets_404(request_):
 def test_the_worklist_holds_open_requests_only(request_, doc, patient, pharmacist):
     other = make_due(monthly(doc, patient, pharmacist, item(DrugFactory())))
     second = refill(other)
-    services.refuse_refill(actor=doc.user, refill_id=second.pk, reason="请复诊")
-    drafting = services.modify_refill(actor=doc.user, refill_id=request_.pk)
+    refilling.refuse_refill(actor=doc.user, refill_id=second.pk, reason="请复诊")
+    drafting = refilling.modify_refill(actor=doc.user, refill_id=request_.pk)
 
     assert list(selectors.refill_worklist(doc.user)) == [request_]
     assert drafting.renewal_of == request_.prescription
@@ -455,7 +456,7 @@ def test_current_medications_list_what_the_patient_takes(chronic, patient):
 
 
 def test_the_refill_is_still_signed_with_a_fresh_session(request_, doc):
-    renewal = services.approve_refill(actor=doc.user, refill_id=request_.pk, session=fresh_session())
+    renewal = refilling.approve_refill(actor=doc.user, refill_id=request_.pk, session=fresh_session())
     assert renewal.is_signed
 
 
@@ -498,7 +499,7 @@ def test_a_rejected_renewal_gives_its_refill_back_and_its_signed_revision_uses_i
     root = make_due(monthly(doc, patient, pharmacist, refills=1, condition=diagnosis), days_ago=30)
     renewal = approve_refill(doc, refill(root))
     assert rules.refills_used(root) == 1
-    services.review_prescription(actor=pharmacist, prescription_id=renewal.pk, approve=False, reasons=["dose"],
+    reviewing.review_prescription(actor=pharmacist, prescription_id=renewal.pk, approve=False, reasons=["dose"],
                                  comment="剂量请复核")
     assert rules.refills_used(root) == 0
     revision = services.revise_prescription(actor=doc.user, prescription_id=renewal.pk)

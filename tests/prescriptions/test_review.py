@@ -12,7 +12,7 @@ from django.utils import timezone
 from ihospital.core.models import AuditAction, AuditEvent
 from ihospital.core.transitions import timeline
 from ihospital.notifications.models import Notification
-from ihospital.prescriptions import selectors, services, tasks
+from ihospital.prescriptions import reviewing, selectors, services, tasks
 from ihospital.prescriptions.models import Prescription, Review, RxStatus
 from ihospital.records import services as records
 from tests.prescriptions.factories import (
@@ -34,7 +34,7 @@ pytestmark = pytest.mark.django_db
 
 
 def review(actor, rx, **kw):
-    return services.review_prescription(actor=actor, prescription_id=rx.pk, **kw)
+    return reviewing.review_prescription(actor=actor, prescription_id=rx.pk, **kw)
 
 
 @pytest.fixture
@@ -51,7 +51,7 @@ def test_the_worklist_holds_signed_prescriptions_oldest_first(rx, doc, visit, ph
     draft(doc, visit, item(metformin(), dose="500"))  # a draft: never in the worklist
     decided = sign(doc, draft(doc, visit, item(DrugFactory())))
     approve(colleague, decided)
-    services.claim_review(actor=colleague, prescription_id=second.pk)
+    reviewing.claim_review(actor=colleague, prescription_id=second.pk)
 
     assert list(selectors.review_worklist(pharmacist)) == [rx, second]
 
@@ -106,7 +106,7 @@ def test_only_pharmacists_review(rx, doc, patient):
     before = state()
     for user in (doc.user, patient.user):
         assert refused("not_a_pharmacist", review, user, rx, approve=True).status == 403
-        refused("not_a_pharmacist", services.claim_review, actor=user, prescription_id=rx.pk)
+        refused("not_a_pharmacist", reviewing.claim_review, actor=user, prescription_id=rx.pk)
     assert state() == before
 
 
@@ -114,7 +114,7 @@ def test_a_draft_is_not_there_for_the_pharmacist(doc, visit, pharmacist):
     unsigned = draft(doc, visit, item(amlodipine()))
     before = state()
     assert refused("not_found", review, pharmacist, unsigned, approve=True).status == 404
-    refused("not_found", services.claim_review, actor=pharmacist, prescription_id=unsigned.pk)
+    refused("not_found", reviewing.claim_review, actor=pharmacist, prescription_id=unsigned.pk)
     assert state() == before
 
 
@@ -161,13 +161,13 @@ def test_the_database_decides_when_both_read_the_prescription_before_either_deci
 
 
 def test_a_claimed_prescription_is_reviewed_by_whoever_claimed_it(rx, pharmacist, colleague):
-    claimed = services.claim_review(actor=pharmacist, prescription_id=rx.pk)
+    claimed = reviewing.claim_review(actor=pharmacist, prescription_id=rx.pk)
     assert (claimed.status, claimed.reviewer) == (RxStatus.UNDER_REVIEW, pharmacist)
     before = state()
 
     assert refused("review_taken", review, colleague, rx, approve=True).status == 409
-    refused("invalid_transition", services.claim_review, actor=colleague, prescription_id=rx.pk)
-    refused("not_your_review", services.release_review, actor=colleague, prescription_id=rx.pk)
+    refused("invalid_transition", reviewing.claim_review, actor=colleague, prescription_id=rx.pk)
+    refused("not_your_review", reviewing.release_review, actor=colleague, prescription_id=rx.pk)
     assert state() == before
 
     review(pharmacist, rx, approve=True)
@@ -176,10 +176,10 @@ def test_a_claimed_prescription_is_reviewed_by_whoever_claimed_it(rx, pharmacist
 
 
 def test_releasing_puts_it_back_for_anyone(rx, pharmacist, colleague):
-    services.claim_review(actor=pharmacist, prescription_id=rx.pk)
-    released = services.release_review(actor=pharmacist, prescription_id=rx.pk)
+    reviewing.claim_review(actor=pharmacist, prescription_id=rx.pk)
+    released = reviewing.release_review(actor=pharmacist, prescription_id=rx.pk)
     assert (released.status, released.reviewer) == (RxStatus.SIGNED, None)
-    refused("not_your_review", services.release_review, actor=pharmacist, prescription_id=rx.pk)
+    refused("not_your_review", reviewing.release_review, actor=pharmacist, prescription_id=rx.pk)
 
     review(colleague, rx, approve=False, reasons=["other"], comment="请补充诊断依据")
     rx.refresh_from_db()
@@ -187,7 +187,7 @@ def test_releasing_puts_it_back_for_anyone(rx, pharmacist, colleague):
 
 
 def test_claiming_is_an_audited_read(rx, pharmacist):
-    services.claim_review(actor=pharmacist, prescription_id=rx.pk)
+    reviewing.claim_review(actor=pharmacist, prescription_id=rx.pk)
     assert AuditEvent.objects.filter(actor=pharmacist, action=AuditAction.READ, object_id=str(rx.pk)).exists()
 
 
@@ -306,7 +306,7 @@ def past_validity(rx):
 @pytest.mark.parametrize("decide", [None, "claim", "approve"])
 def test_an_undispensed_prescription_expires_when_its_validity_passes(rx, pharmacist, decide):
     if decide == "claim":
-        services.claim_review(actor=pharmacist, prescription_id=rx.pk)
+        reviewing.claim_review(actor=pharmacist, prescription_id=rx.pk)
     elif decide == "approve":
         approve(pharmacist, rx)
     past_validity(rx)

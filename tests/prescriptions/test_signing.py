@@ -14,7 +14,7 @@ from ihospital.accounts.models import User
 from ihospital.accounts.services import SECOND_FACTOR_AT
 from ihospital.core.models import AuditAction, AuditEvent
 from ihospital.core.transitions import timeline
-from ihospital.prescriptions import services, tasks
+from ihospital.prescriptions import refilling, services, tasks
 from ihospital.prescriptions.models import Prescription, PrescriptionItem, RxStatus
 from tests.helpers import current_code, wrong_code
 from tests.prescriptions.factories import amlodipine, draft, item, metformin, refused, state
@@ -250,10 +250,10 @@ def test_a_code_is_not_spent_when_approving_a_refill_is_refused_for_a_finding(do
     code = current_code(device_of(doc))
     before = state()
 
-    refused("check_findings_unresolved", services.approve_refill, actor=doc.user, refill_id=request_.pk, code=code)
+    refused("check_findings_unresolved", refilling.approve_refill, actor=doc.user, refill_id=request_.pk, code=code)
 
     assert state() == before
-    renewal = services.approve_refill(actor=doc.user, refill_id=request_.pk, code=code,
+    renewal = refilling.approve_refill(actor=doc.user, refill_id=request_.pk, code=code,
                                       overrides={f"allergy:CV-AML-5:{allergy.pk}": "过敏记录有误，已核实"})
     assert renewal.is_signed
     assert User.objects.get(pk=doc.user.pk).failed_logins == 0

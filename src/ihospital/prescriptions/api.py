@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from ninja import Router, Schema, Status
 
-from . import selectors, services
+from . import refilling, reviewing, selectors, services
 
 router = Router(tags=["prescriptions"])
 
@@ -459,17 +459,17 @@ def revise(request, prescription_id: int):
 
 @router.post("/prescriptions/{prescription_id}/claim", response=PrescriptionOut)
 def claim(request, prescription_id: int):
-    return services.claim_review(actor=request.auth, prescription_id=prescription_id)
+    return reviewing.claim_review(actor=request.auth, prescription_id=prescription_id)
 
 
 @router.post("/prescriptions/{prescription_id}/release", response=PrescriptionOut)
 def release(request, prescription_id: int):
-    return services.release_review(actor=request.auth, prescription_id=prescription_id)
+    return reviewing.release_review(actor=request.auth, prescription_id=prescription_id)
 
 
 @router.post("/prescriptions/{prescription_id}/review", response={201: ReviewOut})
 def review(request, prescription_id: int, payload: ReviewIn):
-    return Status(201, services.review_prescription(actor=request.auth, prescription_id=prescription_id,
+    return Status(201, reviewing.review_prescription(actor=request.auth, prescription_id=prescription_id,
                                                     **payload.dict()))
 
 
@@ -499,7 +499,7 @@ def refillable(request, patient_id: int):
 
 @router.post("/prescriptions/{prescription_id}/refills", response={201: RefillOut})
 def request_refill(request, prescription_id: int, payload: RefillIn):
-    return Status(201, services.request_refill(
+    return Status(201, refilling.request_refill(
         actor=request.auth, prescription_id=prescription_id, item_ids=payload.item_ids, answers=payload.answers
     ))
 
@@ -519,12 +519,12 @@ def get_refill(request, refill_id: int):
 
 @router.post("/refills/{refill_id}/cancel", response=RefillOut)
 def cancel_refill(request, refill_id: int):
-    return services.cancel_refill(actor=request.auth, refill_id=refill_id)
+    return refilling.cancel_refill(actor=request.auth, refill_id=refill_id)
 
 
 @router.post("/refills/{refill_id}/approve", response={201: PrescriptionOut})
 def approve_refill(request, refill_id: int, payload: SignIn):
-    return Status(201, services.approve_refill(
+    return Status(201, refilling.approve_refill(
         actor=request.auth, refill_id=refill_id, code=payload.code, overrides=payload.overrides,
         session=_session(request),
     ))
@@ -532,17 +532,17 @@ def approve_refill(request, refill_id: int, payload: SignIn):
 
 @router.post("/refills/{refill_id}/modify", response={201: PrescriptionOut})
 def modify_refill(request, refill_id: int):
-    return Status(201, services.modify_refill(actor=request.auth, refill_id=refill_id))
+    return Status(201, refilling.modify_refill(actor=request.auth, refill_id=refill_id))
 
 
 @router.post("/refills/{refill_id}/ask-visit", response=RefillOut)
 def ask_visit(request, refill_id: int, payload: ReasonIn):
-    return services.ask_visit_for_refill(actor=request.auth, refill_id=refill_id, reason=payload.reason)
+    return refilling.ask_visit_for_refill(actor=request.auth, refill_id=refill_id, reason=payload.reason)
 
 
 @router.post("/refills/{refill_id}/refuse", response=RefillOut)
 def refuse_refill(request, refill_id: int, payload: ReasonIn):
-    return services.refuse_refill(actor=request.auth, refill_id=refill_id, reason=payload.reason)
+    return refilling.refuse_refill(actor=request.auth, refill_id=refill_id, reason=payload.reason)
 
 
 # ---- verifying a slip (anyone holding it; no health data) ----------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Every act on a prescription or a refill request: one function each, atomic, permission-checked, audited.
+"""Every act on a prescription: one function each, atomic, permission-checked, audited. The pharmacist's acts
+are in ``reviewing``, the refill requests' in ``refilling``.
 
 The doctor writes a draft during an online visit (or from a refill request), the checks run, the doctor signs
 personally with the second factor (overriding each finding with a reason), the pharmacist approves or rejects,
@@ -32,26 +33,20 @@ from ihospital.core.models import AuditAction
 from ihospital.core.transitions import transition
 from ihospital.directory.models import Practitioner
 from ihospital.notifications.services import notify
-from ihospital.records import services as records
-from ihospital.records.models import CareSource
 from ihospital.visits.models import BasisStatus, VisitStatus
 from ihospital.visits.selectors import participant_visit
 
 from . import checks, realtime, rules, tasks
 from .models import (
-    OPEN_REFILL_STATUSES,
     Drug,
     Prescription,
     PrescriptionItem,
     RefillRequest,
     RefillStatus,
-    RejectionReason,
-    Review,
-    ReviewDecision,
     RxKind,
     RxStatus,
 )
-from .selectors import prescription_for, refill_for
+from .selectors import prescription_for
 
 # ---- who may act ----------------------------------------------------------------------------------------------
 
@@ -386,101 +381,6 @@ def _copy_as_draft(rx: Prescription, *, actor: User, items=None, **links) -> Pre
     return draft
 
 
-# ---- the pharmacist's review ------------------------------------------------------------------------------------
-
-
-def claim_review(*, actor: User, prescription_id: int) -> Prescription:
-    """A pharmacist opens a prescription for review; the others see it is taken."""
-    _pharmacist(actor)
-    rx, _role = prescription_for(actor, prescription_id)
-    with transaction.atomic():
-        transition(rx, RxStatus.UNDER_REVIEW, actor=actor, reason="review started", reviewer=actor)
-        realtime.prescription_changed(rx)
-    return rx
-
-
-def release_review(*, actor: User, prescription_id: int) -> Prescription:
-    _pharmacist(actor)
-    rx, _role = prescription_for(actor, prescription_id, audit_read=False)
-    if rx.status != RxStatus.UNDER_REVIEW or rx.reviewer_id != actor.pk:
-        raise Conflict("not_your_review", _("This prescription is not under your review."))
-    with transaction.atomic():
-        transition(rx, RxStatus.SIGNED, actor=actor, reason="review released", reviewer=None)
-        realtime.prescription_changed(rx)
-    return rx
-
-
-def review_prescription(
-    *, actor: User, prescription_id: int, approve: bool, reasons: list[str] | None = None, comment: str = "",
-    acknowledge: bool = False,
-) -> Review:
-    """Approve, or reject with reasons. Two pharmacists deciding at once: the first wins, the other gets 409."""
-    _pharmacist(actor)
-    rx, _role = prescription_for(actor, prescription_id, audit_read=False)
-    reasons = [str(r) for r in (reasons or [])]
-    if rx.status == RxStatus.UNDER_REVIEW and rx.reviewer_id not in (None, actor.pk):
-        raise Conflict("review_taken", _("Another pharmacist is reviewing this prescription."))
-    if rx.status not in (RxStatus.SIGNED, RxStatus.UNDER_REVIEW):
-        raise Conflict("already_reviewed", _("This prescription was already decided: it is %(status)s.")
-                       % {"status": rx.get_status_display()})
-    if rx.valid_until and rx.valid_until < timezone.now():
-        raise Conflict("prescription_expired", _("This prescription expired before it was reviewed."))
-    if not approve:
-        unknown = [r for r in reasons if r not in RejectionReason.values]
-        if not reasons or unknown:
-            raise DomainError("reasons_required", _("Choose at least one reason for rejecting."),
-                              fields={"reasons": ", ".join(unknown)})
-        if not comment.strip():
-            raise DomainError("comment_required", _("Tell the doctor what to change."))
-    # Findings the doctor did not see (the chart or other prescriptions changed since signing) need the
-    # pharmacist's explicit acknowledgement before approval.
-    signed_keys = {f["key"] for f in rx.checks}
-    findings = checks.with_overrides(checks.run(rx), {f["key"]: f.get("override", "") for f in rx.checks})
-    new = [f for f in findings if f["key"] not in signed_keys]
-    if approve and new and not acknowledge:
-        raise DomainError(
-            "check_findings_unacknowledged",
-            _("New check findings since the doctor signed: reject, or confirm you have assessed them."),
-            status=409,
-            fields={f["key"]: f["message"] for f in new},
-        )
-    decision = ReviewDecision.APPROVED if approve else ReviewDecision.REJECTED
-    now = timezone.now()
-    try:
-        with transaction.atomic():
-            review = Review.objects.create(
-                prescription=rx, pharmacist=actor, decision=decision, reasons=reasons, comment=comment.strip(),
-                findings=findings, seal="",
-            )
-            review.seal = seal("pharmacist", actor.pk, decision, rx.content_hash, review.created_at.isoformat())
-            review.save(update_fields=["seal"])
-            to = RxStatus.APPROVED if approve else RxStatus.REJECTED
-            transition(rx, to, actor=actor, reason=comment.strip() or decision, reviewer=actor, reviewed_at=now,
-                       status_reason=comment.strip())
-            audit.record(actor=actor, action=AuditAction.UPDATE, obj=rx, patient_id=rx.patient_id,
-                         detail={"review": decision, "reasons": reasons})
-            realtime.prescription_changed(rx)
-            _tell_review(rx, review)
-    except IntegrityError:
-        raise Conflict("already_reviewed", _("Another pharmacist decided this prescription first.")) from None
-    return review
-
-
-def _tell_review(rx: Prescription, review: Review) -> None:
-    if review.decision == ReviewDecision.APPROVED:
-        notify(users=_people(rx.patient), kind="prescription.approved",
-               title=gettext("Prescription %(number)s is approved: you can order your medicines")
-               % {"number": rx.number},
-               link=f"/prescriptions/{rx.pk}/", dedupe_key=f"rx-approved:{rx.pk}")
-    else:
-        notify(users=[rx.doctor.user], kind="prescription.rejected",
-               title=gettext("The pharmacist rejected prescription %(number)s") % {"number": rx.number},
-               body=review.comment, link=f"/prescriptions/{rx.pk}/", dedupe_key=f"rx-rejected:{rx.pk}")
-        notify(users=_people(rx.patient), kind="prescription.rejected",
-               title=gettext("Prescription %(number)s needs a change by the doctor") % {"number": rx.number},
-               link=f"/prescriptions/{rx.pk}/", dedupe_key=f"rx-rejected-patient:{rx.pk}")
-
-
 # ---- after approval (used by the pharmacy) ------------------------------------------------------------------
 
 
@@ -524,164 +424,6 @@ def expire_prescription(*, prescription_id: int) -> bool:
     return True
 
 
-# ---- refills ----------------------------------------------------------------------------------------------------
-
-
-def request_refill(
-    *, actor: User, prescription_id: int, item_ids: list[int] | None = None, answers: dict
-) -> RefillRequest:
-    """The patient (or a proxy) asks to renew some or all medicines of a chronic prescription."""
-    rx, role = prescription_for(actor, prescription_id, audit_read=False)
-    if role != "patient":
-        raise NotFound()
-    root = rx.renewal_of or rx
-    require_health_data_consent(root.patient)
-    refusal = rules.refill_refusal(root)
-    if refusal is not None:
-        raise refusal
-    source = rules.latest_in_chain(root)
-    items = list(source.items.select_related("drug"))
-    if item_ids:
-        try:
-            wanted = {int(i) for i in item_ids}
-        except (TypeError, ValueError):
-            raise DomainError("invalid_items", _("Choose medicines of this prescription.")) from None
-        chosen = [i for i in items if i.pk in wanted]
-        if len(chosen) != len(wanted):
-            raise DomainError("invalid_items", _("Choose medicines of this prescription."),
-                              fields={"item_ids": ", ".join(str(i) for i in sorted(wanted))})
-        items = chosen
-    answers, flags = rules.clean_answers(answers, root.diagnosis_code)
-    try:
-        with transaction.atomic():
-            refill = RefillRequest.objects.create(
-                patient=root.patient, requested_by=actor, prescription=root, source=source, doctor=root.doctor,
-                department=root.department, answers=answers, red_flags=flags,
-            )
-            refill.items.set(items)
-            records.grant_care(clinician=root.doctor.user, patient=root.patient, source=CareSource.PRESCRIPTION,
-                               source_id=f"refill:{refill.pk}",
-                               ends_at=timezone.now() + timedelta(days=settings.VISIT_CARE_DAYS))
-            audit.record(actor=actor, action=AuditAction.CREATE, obj=refill, patient_id=root.patient_id,
-                         detail={"prescription": root.number, "items": [i.drug.sku for i in items], "flags": flags})
-            realtime.refill_changed(refill)
-            notify(users=[root.doctor.user], kind="refill.requested",
-                   title=gettext("Refill request from %(patient)s") % {"patient": root.patient.real_name},
-                   link=f"/prescriptions/refills/{refill.pk}/")
-    except IntegrityError:
-        raise Conflict("refill_already_requested", _("A refill of this prescription is already waiting.")) from None
-    return refill
-
-
-def cancel_refill(*, actor: User, refill_id: int) -> RefillRequest:
-    refill, role = refill_for(actor, refill_id, audit_read=False)
-    if role != "patient":
-        raise NotFound()
-    with transaction.atomic():
-        transition(refill, RefillStatus.CANCELLED, actor=actor, reason="cancelled by the patient")
-        audit.record(actor=actor, action=AuditAction.UPDATE, obj=refill, patient_id=refill.patient_id,
-                     detail={"cancelled": True})
-        realtime.refill_changed(refill)
-    return refill
-
-
-def _deciding_doctor(actor: User, refill_id: int) -> tuple[RefillRequest, Practitioner]:
-    practitioner = _prescriber(actor)
-    refill, role = refill_for(actor, refill_id, audit_read=False)
-    if role != "doctor":
-        raise NotFound()
-    return refill, practitioner
-
-
-def _refill_draft(refill: RefillRequest, actor: User) -> Prescription:
-    return _copy_as_draft(refill.source, actor=actor, items=list(refill.items.order_by("position", "pk")),
-                          renewal_of=refill.prescription)
-
-
-def _open_chart(refill: RefillRequest, actor: User) -> None:
-    records.grant_care(clinician=actor, patient=refill.patient, source=CareSource.PRESCRIPTION,
-                       source_id=f"refill:{refill.pk}",
-                       ends_at=timezone.now() + timedelta(days=settings.VISIT_CARE_DAYS))
-
-
-def approve_refill(
-    *, actor: User, refill_id: int, code: str = "", session=None, overrides: dict[str, str] | None = None
-) -> Prescription:
-    """Renew as asked: a new prescription linked to the original, checked and signed by this doctor now."""
-    refill, _practitioner = _deciding_doctor(actor, refill_id)
-    if refill.status != RefillStatus.REQUESTED:
-        raise Conflict("refill_decided", _("This refill request was already handled: it is %(status)s.")
-                       % {"status": refill.get_status_display()})
-    refusal = _refusal_at_decision(refill)
-    if refusal is not None:
-        raise refusal
-    # As when signing a draft: the renewal is checked before the code is spent (a dry run, rolled back).
-    with transaction.atomic():
-        _ready_findings(_refill_draft(refill, actor), overrides)
-        transaction.set_rollback(True)
-    _confirm_second_factor(actor, code, session)
-    with transaction.atomic():
-        _open_chart(refill, actor)
-        draft = _refill_draft(refill, actor)
-        transition(refill, RefillStatus.DRAFTING, actor=actor, reason="approving", result=draft)
-        return _sign(actor, draft.pk, overrides, modified=False)
-
-
-def _refusal_at_decision(refill: RefillRequest) -> DomainError | None:
-    """The same rules as when the patient asked, except the open request itself (and its early date)."""
-    root = refill.prescription
-    if rules.refills_used(root) >= root.refills_allowed:
-        return Conflict("refills_exhausted", _("All refills of this prescription were used."))
-    if root.condition.entered_in_error or root.condition.clinical_status != "active":
-        return Conflict("condition_not_active", _("The diagnosis is no longer active on the chart: an online visit "
-                                                  "is needed."))
-    return None
-
-
-def modify_refill(*, actor: User, refill_id: int) -> Prescription:
-    """Renew with changes: a draft the doctor edits; signing it approves the request."""
-    refill, _practitioner = _deciding_doctor(actor, refill_id)
-    if refill.status != RefillStatus.REQUESTED:
-        raise Conflict("refill_decided", _("This refill request was already handled: it is %(status)s.")
-                       % {"status": refill.get_status_display()})
-    refusal = _refusal_at_decision(refill)
-    if refusal is not None:
-        raise refusal
-    with transaction.atomic():
-        _open_chart(refill, actor)
-        draft = _refill_draft(refill, actor)
-        transition(refill, RefillStatus.DRAFTING, actor=actor, reason="modifying", result=draft)
-        audit.record(actor=actor, action=AuditAction.CREATE, obj=draft, patient_id=draft.patient_id,
-                     detail={"refill": refill.pk})
-        realtime.refill_changed(refill)
-    return draft
-
-
-def ask_visit_for_refill(*, actor: User, refill_id: int, reason: str) -> RefillRequest:
-    return _close_refill(actor, refill_id, RefillStatus.VISIT_NEEDED, reason)
-
-
-def refuse_refill(*, actor: User, refill_id: int, reason: str) -> RefillRequest:
-    return _close_refill(actor, refill_id, RefillStatus.REFUSED, reason)
-
-
-def _close_refill(actor: User, refill_id: int, to: str, reason: str) -> RefillRequest:
-    refill, _practitioner = _deciding_doctor(actor, refill_id)
-    if not reason.strip():
-        raise DomainError("reason_required", _("Please tell the patient why."))
-    with transaction.atomic():
-        draft = refill.result if refill.status == RefillStatus.DRAFTING else None
-        transition(refill, to, actor=actor, reason=reason, response=reason.strip(), decided_by=actor,
-                   decided_at=timezone.now())
-        if draft is not None and draft.status == RxStatus.DRAFT:
-            transition(draft, RxStatus.CANCELLED, actor=actor, reason="refill refused")
-        audit.record(actor=actor, action=AuditAction.UPDATE, obj=refill, patient_id=refill.patient_id,
-                     detail={"decision": to})
-        realtime.refill_changed(refill)
-        _tell_refill_decision(refill)
-    return refill
-
-
 def _tell_refill_decision(refill: RefillRequest) -> None:
     titles = {
         RefillStatus.APPROVED: gettext("Your refill is approved; the pharmacist checks it next"),
@@ -691,10 +433,6 @@ def _tell_refill_decision(refill: RefillRequest) -> None:
     link = "/visits/new/" if refill.status == RefillStatus.VISIT_NEEDED else "/prescriptions/"
     notify(users=_people(refill.patient), kind=f"refill.{refill.status}", title=titles[refill.status],
            body=refill.response, link=link, dedupe_key=f"refill:{refill.pk}:{refill.status}")
-
-
-def open_refill_of(root: Prescription) -> RefillRequest | None:
-    return root.refill_requests.filter(status__in=OPEN_REFILL_STATUSES).first()
 
 
 # ---- verifying a slip -----------------------------------------------------------------------------------------

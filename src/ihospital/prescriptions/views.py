@@ -27,7 +27,7 @@ from ihospital.core.errors import DomainError, Forbidden, NotFound
 from ihospital.core.pages import apply_domain_error
 from ihospital.core.transitions import timeline
 
-from . import rules, selectors, services
+from . import refilling, rules, selectors
 from .display import unit_label
 from .forms import ReasonForm, RefillForm
 from .models import Adherence, RefillRequest, RejectionReason, Review, RxStatus
@@ -205,7 +205,7 @@ def _refill_page(request, rx, *, form=None, error=None, status=200):
     code = root.diagnosis_code
     items = _refill_items(source)
     blood_pressure, glucose = code.startswith(rules.HYPERTENSION_CODES), code.startswith(rules.DIABETES_CODES)
-    open_request = services.open_refill_of(root)
+    open_request = refilling.open_refill_of(root)
     refusal = None if open_request else rules.refill_refusal(root)
     context = {
         "rx": root, "source": source, "open_request": open_request,
@@ -235,7 +235,7 @@ def refill(request, rx_id: int):
         form.add_error("items", _("Choose at least one medicine to renew."))
         return _refill_page(request, rx, form=form, status=400)
     try:
-        services.request_refill(actor=request.user, prescription_id=root.pk, item_ids=form.item_ids(),
+        refilling.request_refill(actor=request.user, prescription_id=root.pk, item_ids=form.item_ids(),
                                 answers=form.answers())
     except NotFound:
         raise
@@ -252,7 +252,7 @@ def refill(request, rx_id: int):
 @login_required
 def cancel_refill(request, refill_id: int):
     try:
-        services.cancel_refill(actor=request.user, refill_id=refill_id)
+        refilling.cancel_refill(actor=request.user, refill_id=refill_id)
     except NotFound:
         raise
     except DomainError as exc:
@@ -287,7 +287,7 @@ def _detail_context(request, rx, role: str, *, cancel_form=None, error=None) -> 
     }
     root = rx.renewal_of or rx
     if role == "patient" and root.is_chronic and root.refills_allowed and rx.is_signed:
-        open_request = services.open_refill_of(root)
+        open_request = refilling.open_refill_of(root)
         refusal = None if open_request else rules.refill_refusal(root)
         context.update(refill_root=root, refill_open=open_request, refill_refusal=refusal,
                        refills_used=rules.refills_used(root))

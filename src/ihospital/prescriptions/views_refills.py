@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 from ihospital.accounts.services import second_factor_is_fresh
 from ihospital.core.errors import DomainError, NotFound
 
-from . import rules, selectors, services
+from . import refilling, rules, selectors
 from .forms import ReasonForm, SignForm, overrides_from
 from .views import doctor_page, flag_labels, item_rows, live_strings, page_error, refill_answers
 from .views_doctor import SECOND_FACTOR_CODES, editor_url
@@ -88,7 +88,7 @@ def _again(request, refill_id: int, exc: DomainError, status: int | None = None,
 def approve(request, practitioner, refill_id: int):
     overrides = overrides_from(request.POST)
     try:
-        rx = services.approve_refill(actor=request.user, refill_id=refill_id, code=request.POST.get("code", ""),
+        rx = refilling.approve_refill(actor=request.user, refill_id=refill_id, code=request.POST.get("code", ""),
                                      session=request.session, overrides=overrides)
     except NotFound:
         raise
@@ -107,7 +107,7 @@ def approve(request, practitioner, refill_id: int):
 @doctor_page
 def modify(request, practitioner, refill_id: int):
     try:
-        draft = services.modify_refill(actor=request.user, refill_id=refill_id)
+        draft = refilling.modify_refill(actor=request.user, refill_id=refill_id)
     except NotFound:
         raise
     except DomainError as exc:
@@ -135,12 +135,12 @@ def _close(request, refill_id: int, act, key: str, done: str):
 @require_POST
 @doctor_page
 def ask_visit(request, practitioner, refill_id: int):
-    return _close(request, refill_id, services.ask_visit_for_refill, "visit",
+    return _close(request, refill_id, refilling.ask_visit_for_refill, "visit",
                   _("The patient is asked to book an online visit."))
 
 
 @require_POST
 @doctor_page
 def refuse(request, practitioner, refill_id: int):
-    return _close(request, refill_id, services.refuse_refill, "refuse", _("The refill request was refused."))
+    return _close(request, refill_id, refilling.refuse_refill, "refuse", _("The refill request was refused."))
 

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from ihospital.core.errors import DomainError, NotFound
 
-from . import selectors, services
+from . import reviewing, selectors, services
 from .forms import RejectForm
 from .models import RxStatus
 from .views import item_rows, live_strings, page_error, pharmacist_page, reason_labels, review_of
@@ -81,7 +81,7 @@ def _again(request, rx_id: int, exc: DomainError, **kwargs):
 @pharmacist_page
 def claim(request, rx_id: int):
     try:
-        services.claim_review(actor=request.user, prescription_id=rx_id)
+        reviewing.claim_review(actor=request.user, prescription_id=rx_id)
     except NotFound:
         raise
     except DomainError as exc:
@@ -93,7 +93,7 @@ def claim(request, rx_id: int):
 @pharmacist_page
 def release(request, rx_id: int):
     try:
-        services.release_review(actor=request.user, prescription_id=rx_id)
+        reviewing.release_review(actor=request.user, prescription_id=rx_id)
     except NotFound:
         raise
     except DomainError as exc:
@@ -109,7 +109,7 @@ def decide(request, rx_id: int):
     form = RejectForm(request.POST)
     form.is_valid()
     try:
-        review = services.review_prescription(
+        review = reviewing.review_prescription(
             actor=request.user, prescription_id=rx_id, approve=approve,
             reasons=[] if approve else form.cleaned_data.get("reasons", []),
             comment="" if approve else form.cleaned_data.get("comment", ""),

@@ -44,7 +44,7 @@ from ihospital.accounts.models import PatientProfile, Role, User
 from ihospital.accounts.services import SECOND_FACTOR_AT
 from ihospital.directory import services as directory
 from ihospital.directory.models import Department, Facility, FacilityKind, Practitioner
-from ihospital.prescriptions import formulary, services
+from ihospital.prescriptions import formulary, reviewing, services
 from ihospital.prescriptions.models import Drug, Prescription, Review, RxStatus
 from ihospital.records import services as records
 from ihospital.records.models import Condition, MedicationStatement
@@ -215,7 +215,7 @@ class Command(BaseCommand):
         services.add_item(actor=doctor, prescription_id=rx.pk, drug_id=drug.pk, dose="5", frequency="qd",
                           duration_days=28, instructions="早餐后服用")
         services.sign_prescription(actor=doctor, prescription_id=rx.pk, session=_fresh())
-        services.review_prescription(actor=pharmacist, prescription_id=rx.pk, approve=True)
+        reviewing.review_prescription(actor=pharmacist, prescription_id=rx.pk, approve=True)
         services.mark_dispensed(actor=pharmacist, prescription_id=rx.pk)
         self._move_back(rx.pk, pharmacist, days=SIGNED_DAYS_AGO)
         return Prescription.objects.get(pk=rx.pk)
