@@ -6,7 +6,14 @@ through ``selectors.patients_acted_for``, so a revoked proxy link or withdrawn c
 
 from __future__ import annotations
 
-from .models import PatientProfile
+from functools import wraps
+
+from django.contrib.auth.decorators import login_required
+from django.utils.translation import gettext_lazy as _
+
+from ihospital.core.errors import Forbidden
+
+from .models import PatientProfile, Role
 from .selectors import patient_acted_for, patients_acted_for
 
 ACTING_FOR = "acting_for"
@@ -34,3 +41,17 @@ def act_for(request, patient_id: int) -> PatientProfile:
     else:
         request.session[ACTING_FOR] = patient.pk
     return patient
+
+
+def patient_page(view):
+    """A page of the patient whose record is being handled (their own or a relative's): the view gets it."""
+
+    @wraps(view)
+    @login_required
+    def wrapper(request, *args, **kwargs):
+        patient = acting_patient(request) if request.user.role == Role.PATIENT else None
+        if patient is None:
+            raise Forbidden("not_a_patient", _("Only a registered patient or their relative can do this."))
+        return view(request, patient, *args, **kwargs)
+
+    return wrapper

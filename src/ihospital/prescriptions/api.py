@@ -56,21 +56,13 @@ class DrugOut(Schema):
         return _number(obj.max_daily_dose)
 
 
-class ItemOut(Schema):
+class ItemDrugOut(Schema):
+    """An item of a prescription, named by its drug (what a refill request lists)."""
+
     id: int
-    position: int
-    drug_id: int
     sku: str
     name: str
     strength: str
-    dose: str
-    dose_unit: str
-    frequency: str
-    route: str
-    duration_days: int
-    quantity: int
-    package_unit: str
-    instructions: str
 
     @staticmethod
     def resolve_sku(obj):
@@ -83,6 +75,19 @@ class ItemOut(Schema):
     @staticmethod
     def resolve_strength(obj):
         return obj.drug.strength
+
+
+class ItemOut(ItemDrugOut):
+    position: int
+    drug_id: int
+    dose: str
+    dose_unit: str
+    frequency: str
+    route: str
+    duration_days: int
+    quantity: int
+    package_unit: str
+    instructions: str
 
     @staticmethod
     def resolve_dose(obj):
@@ -188,25 +193,6 @@ class FindingOut(Schema):
     override: str
 
 
-class RefillItemOut(Schema):
-    id: int
-    sku: str
-    name: str
-    strength: str
-
-    @staticmethod
-    def resolve_sku(obj):
-        return obj.drug.sku
-
-    @staticmethod
-    def resolve_name(obj):
-        return obj.drug.name
-
-    @staticmethod
-    def resolve_strength(obj):
-        return obj.drug.strength
-
-
 class RefillOut(Schema):
     id: int
     patient_id: int
@@ -218,7 +204,7 @@ class RefillOut(Schema):
     diagnosis_display: str
     doctor_id: int
     department_id: int
-    items: list[RefillItemOut]
+    items: list[ItemDrugOut]
     answers: dict
     red_flags: list[str]
     status: str

@@ -20,7 +20,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from ihospital.accounts.acting import acting_patient
+from ihospital.accounts.acting import patient_page
 from ihospital.accounts.models import Role
 from ihospital.accounts.selectors import patients_acted_for
 from ihospital.core.errors import DomainError, Forbidden, NotFound
@@ -86,30 +86,6 @@ def attach_errors(form, exc: DomainError, field_map=None) -> None:
     form.add_error(None, str(exc.message))
 
 
-def patient_page(view):
-    """Pages of the patient whose record is being handled (one's own or a relative's, see accounts.acting)."""
-
-    @wraps(view)
-    @login_required
-    def wrapper(request, *args, **kwargs):
-        patient = acting_patient(request) if request.user.role == Role.PATIENT else None
-        if patient is None:
-            raise Forbidden("not_a_patient", _("Only a registered patient or their relative can do this."))
-        return view(request, patient, *args, **kwargs)
-
-    return wrapper
-
-
-def doctor_page(view):
-    @wraps(view)
-    @login_required
-    def wrapper(request, *args, **kwargs):
-        practitioner = selectors.practitioner_of(request.user)
-        if practitioner is None or request.user.role != Role.DOCTOR:
-            raise Forbidden("not_a_doctor", _("Only doctors can do this."))
-        return view(request, practitioner, *args, **kwargs)
-
-    return wrapper
 
 
 def pharmacist_page(view):

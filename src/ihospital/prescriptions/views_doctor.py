@@ -17,13 +17,14 @@ from django.views.decorators.http import require_GET, require_POST
 from ihospital.accounts.services import second_factor_is_fresh
 from ihospital.core.errors import DomainError, NotFound
 from ihospital.core.pages import apply_domain_error
+from ihospital.directory.pages import doctor_page
 from ihospital.visits.models import BasisStatus, VisitStatus
 from ihospital.visits.selectors import participant_visit
 
 from . import rules, selectors, services
 from .forms import DetailsForm, ItemForm, ReasonForm, SignForm, StartForm, overrides_from
 from .models import Drug, RefillRequest, RefillStatus, RxStatus
-from .views import detail_with_error, doctor_page, item_rows, live_strings, page_error, reason_labels, review_of
+from .views import detail_with_error, item_rows, live_strings, page_error, reason_labels, review_of
 
 SECOND_FACTOR_CODES = ("second_factor_required", "invalid_second_factor", "second_factor_not_enrolled",
                        "account_locked")

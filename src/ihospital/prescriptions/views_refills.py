@@ -14,10 +14,11 @@ from django.views.decorators.http import require_GET, require_POST
 
 from ihospital.accounts.services import second_factor_is_fresh
 from ihospital.core.errors import DomainError, NotFound
+from ihospital.directory.pages import doctor_page
 
 from . import refilling, rules, selectors
 from .forms import ReasonForm, SignForm, overrides_from
-from .views import doctor_page, flag_labels, item_rows, live_strings, page_error, refill_answers
+from .views import flag_labels, item_rows, live_strings, page_error, refill_answers
 from .views_doctor import SECOND_FACTOR_CODES, editor_url
 
 

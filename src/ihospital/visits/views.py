@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import OrderedDict
-from functools import wraps
 from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.db import transaction
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -22,13 +20,14 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from ihospital.accounts.acting import acting_patient
-from ihospital.accounts.models import ConsentKind, Role
+from ihospital.accounts.acting import patient_page
+from ihospital.accounts.models import ConsentKind
 from ihospital.accounts.services import has_consent, second_factor_is_fresh
-from ihospital.core.errors import DomainError, Forbidden
+from ihospital.core.errors import DomainError
 from ihospital.core.pages import apply_domain_error, safe_next
 from ihospital.directory import selectors as directory
 from ihospital.directory.models import FacilityKind
+from ihospital.directory.pages import doctor_page
 from ihospital.records import services as records
 from ihospital.scheduling import clock
 from ihospital.scheduling import selectors as scheduling
@@ -50,30 +49,6 @@ def _error(exc: DomainError) -> dict:
     return {"message": exc.message, "link": exc.link, "code": exc.code}
 
 
-def patient_page(view):
-    """Pages of the patient whose record is being handled (one's own or a relative's, see accounts.acting)."""
-
-    @wraps(view)
-    @login_required
-    def wrapper(request, *args, **kwargs):
-        patient = acting_patient(request) if request.user.role == Role.PATIENT else None
-        if patient is None:
-            raise Forbidden("not_a_patient", _("Only a registered patient or their relative can do this."))
-        return view(request, patient, *args, **kwargs)
-
-    return wrapper
-
-
-def doctor_page(view):
-    @wraps(view)
-    @login_required
-    def wrapper(request, *args, **kwargs):
-        practitioner = selectors.own_practitioner(request.user)
-        if practitioner is None or request.user.role != Role.DOCTOR:
-            raise Forbidden("not_a_doctor", _("Only doctors can do this."))
-        return view(request, practitioner, *args, **kwargs)
-
-    return wrapper
 
 
 # ---- the patient's visits ----------------------------------------------------------------------------------------
