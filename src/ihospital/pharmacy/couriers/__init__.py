@@ -1,0 +1,1 @@
+"""Courier adapters: the contract (``base``), the built-in simulator and SF Express."""
