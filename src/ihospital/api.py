@@ -13,6 +13,7 @@ from ihospital.accounts.api import router as accounts_router
 from ihospital.accounts.auth import api_auth
 from ihospital.core.errors import DomainError
 from ihospital.directory.api import router as directory_router
+from ihospital.payments.api import router as payments_router
 from ihospital.prescriptions.api import router as prescriptions_router
 from ihospital.records.api import router as records_router
 from ihospital.scheduling.api import router as scheduling_router
@@ -74,3 +75,4 @@ api.add_router("/", records_router)
 api.add_router("/scheduling/", scheduling_router)
 api.add_router("/", visits_router)
 api.add_router("/", prescriptions_router)
+api.add_router("/", payments_router)

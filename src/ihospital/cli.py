@@ -58,6 +58,9 @@ def serve(argv: list[str]) -> int:
         "--port", type=int, default=int(os.environ.get("PORT", "8000")), help="default: $PORT or 8000"
     )
     options = parser.parse_args(argv)
+    # Providers call back (the sandbox's payment callbacks, from the task worker) at the address served here,
+    # unless the deployment names its public address.
+    os.environ.setdefault("SITE_URL", _url(_connect_host(options.host), options.port).rstrip("/"))
     if _port_answers(options.host, options.port):
         # Checked up front: otherwise the banner below could announce someone else's server.
         print(f"ihospital: {_url(options.host, options.port)} is already in use; try --port", file=sys.stderr)

@@ -92,6 +92,7 @@ INSTALLED_APPS = [
     "ihospital.directory",
     "ihospital.records",
     "ihospital.notifications",
+    "ihospital.payments",
     "ihospital.visits",
     "ihospital.prescriptions",
     "ihospital.scheduling",
@@ -238,6 +239,9 @@ LOGGING = {
 
 # --- Platform ---------------------------------------------------------------------------------------------------
 HOSPITAL_NAME = os.environ.get("HOSPITAL_NAME", "")
+# The address the platform is reached at from outside (providers' callbacks, links in messages), no trailing slash.
+# `ihospital serve` sets it from --host/--port when it is not given.
+SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 ONLINE_DOCTOR_MIN_YEARS = 3
 HOME_NURSE_MIN_YEARS = 5
 # Scheduling: how far ahead slots are generated and bookable, and the limits on booking, cancelling and
@@ -283,3 +287,33 @@ RX_SEAL_KEY = os.environ.get("RX_SEAL_KEY", "") or f"rx-seal:{SECRET_KEY}"
 # Nothing of a chart or a visit is deleted by the application; these tell the archive job what it may purge.
 RETENTION_RECORDS_YEARS = int(os.environ.get("RETENTION_RECORDS_YEARS", 15))
 RETENTION_CHAT_YEARS = int(os.environ.get("RETENTION_CHAT_YEARS", 3))
+
+# --- Payments (docs/payments.md) ------------------------------------------------------------------------------------
+# The provider new payments use ("sandbox", built in, or "wechatpay"), and every provider this deployment accepts
+# payments and callbacks from (comma-separated; the default is always included).
+PAYMENT_PROVIDER = os.environ.get("PAYMENT_PROVIDER", "sandbox")
+PAYMENT_PROVIDERS = env_list("PAYMENT_PROVIDERS", [PAYMENT_PROVIDER])
+# Requests to a provider that cannot be reached (close an attempt, ask for a refund) are retried after these delays.
+PAYMENTS_PROVIDER_RETRY_SECONDS = env_list(
+    "PAYMENTS_PROVIDER_RETRY_SECONDS", ["30", "60", "300", "900", "3600", "10800"]
+)
+# The sandbox provider: the key of its callbacks' HMAC signature, how long after the payer's tap it calls back,
+# and when it retries a callback that was not answered 2xx (then gives up).
+PAYMENTS_SANDBOX_SECRET = os.environ.get("PAYMENTS_SANDBOX_SECRET", "") or f"payments-sandbox:{SECRET_KEY}"
+PAYMENTS_SANDBOX_DELAY_SECONDS = float(os.environ.get("PAYMENTS_SANDBOX_DELAY_SECONDS", 1))
+PAYMENTS_SANDBOX_RETRY_SECONDS = env_list(
+    "PAYMENTS_SANDBOX_RETRY_SECONDS", ["5", "15", "30", "180", "600", "1200", "1800", "3600", "10800", "21600"]
+)
+# WeChat Pay API v3: merchant id, the app id the payer pays in, the serial of the merchant API certificate and its
+# private key (PEM file), the APIv3 key (32 characters), WeChat Pay's platform certificate (or its public key and
+# that key's id), and where WeChat Pay delivers callbacks (default <SITE_URL>/payments/notify/wechatpay/).
+WECHATPAY_MCHID = os.environ.get("WECHATPAY_MCHID", "")
+WECHATPAY_APPID = os.environ.get("WECHATPAY_APPID", "")
+WECHATPAY_SERIAL_NO = os.environ.get("WECHATPAY_SERIAL_NO", "")
+WECHATPAY_PRIVATE_KEY_PATH = os.environ.get("WECHATPAY_PRIVATE_KEY_PATH", "")
+WECHATPAY_APIV3_KEY = os.environ.get("WECHATPAY_APIV3_KEY", "")
+WECHATPAY_PLATFORM_CERT_PATH = os.environ.get("WECHATPAY_PLATFORM_CERT_PATH", "")
+WECHATPAY_PLATFORM_PUBLIC_KEY_PATH = os.environ.get("WECHATPAY_PLATFORM_PUBLIC_KEY_PATH", "")
+WECHATPAY_PLATFORM_PUBLIC_KEY_ID = os.environ.get("WECHATPAY_PLATFORM_PUBLIC_KEY_ID", "")
+WECHATPAY_NOTIFY_URL = os.environ.get("WECHATPAY_NOTIFY_URL", "")
+WECHATPAY_API_BASE = os.environ.get("WECHATPAY_API_BASE", "https://api.mch.weixin.qq.com")

@@ -28,6 +28,7 @@ urlpatterns = [
     path("visits/", include("ihospital.visits.urls")),
     path("scheduling/", include("ihospital.scheduling.urls")),
     path("prescriptions/", include("ihospital.prescriptions.urls")),
+    path("payments/", include("ihospital.payments.urls")),
     # The public check behind the QR code on a prescription slip (no sign-in).
     path("rx/verify/<str:number>/", verify_prescription_slip, name="rx_verify"),
     path("", include("ihospital.web.urls")),

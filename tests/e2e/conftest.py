@@ -201,6 +201,8 @@ def e2e_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2EServer]:
         # The browser talks plain HTTP to 127.0.0.1; production settings would redirect it to HTTPS.
         "IHOSPITAL_DEPLOYMENT": "embedded",
         "PYTHONUNBUFFERED": "1",
+        # Where providers' callbacks (the payment sandbox) reach this server.
+        "SITE_URL": f"http://127.0.0.1:{port}",
     }
     server = E2EServer(
         url=f"http://127.0.0.1:{port}", env=env, var_dir=var_dir, log_path=var_dir / "server.log"
