@@ -95,6 +95,7 @@ INSTALLED_APPS = [
     "ihospital.payments",
     "ihospital.visits",
     "ihospital.prescriptions",
+    "ihospital.pharmacy",
     "ihospital.scheduling",
     "ihospital.web",
 ]
@@ -283,6 +284,23 @@ RX_REFILL_EARLY_DAYS = int(os.environ.get("RX_REFILL_EARLY_DAYS", 7))
 RX_REFILL_WINDOW_DAYS = int(os.environ.get("RX_REFILL_WINDOW_DAYS", 365))
 # Seals the content hash of signed prescriptions and reviews (HMAC). Rotate only with a re-seal migration.
 RX_SEAL_KEY = os.environ.get("RX_SEAL_KEY", "") or f"rx-seal:{SECRET_KEY}"
+# Medicine orders (issue 5). Minutes an unpaid order holds its stock; delivery fee: flat, or by distance bands
+# from the pharmacy ('[[5, 600], [20, 1000], [9999, 1500]]': up to 5 km ¥6...) when the address is on the map;
+# surcharge for cold-chain parcels.
+ORDER_PAYMENT_MINUTES = int(os.environ.get("ORDER_PAYMENT_MINUTES", 30))
+DELIVERY_FEE_FEN = int(os.environ.get("DELIVERY_FEE_FEN", 1000))
+DELIVERY_FEE_BANDS = json.loads(os.environ.get("DELIVERY_FEE_BANDS", "[]"))
+COLD_CHAIN_SURCHARGE_FEN = int(os.environ.get("COLD_CHAIN_SURCHARGE_FEN", 1500))
+PHARMACY_LATITUDE = float(os.environ.get("PHARMACY_LATITUDE", 37.8570))
+PHARMACY_LONGITUDE = float(os.environ.get("PHARMACY_LONGITUDE", 112.5590))
+# Courier: "simulator" (built in: tracking callbacks over HTTP, signed) or "sf" (SF Express open platform).
+COURIER_PROVIDER = os.environ.get("COURIER_PROVIDER", "simulator")
+COURIER_SIM_SECRET = os.environ.get("COURIER_SIM_SECRET", "") or f"courier-sim:{SECRET_KEY}"
+# Seconds between the simulator's events: picked up, in transit, out for delivery, delivered.
+COURIER_SIM_STEP_SECONDS = float(os.environ.get("COURIER_SIM_STEP_SECONDS", 20))
+SF_PARTNER_ID = os.environ.get("SF_PARTNER_ID", "")
+SF_CHECK_WORD = os.environ.get("SF_CHECK_WORD", "")
+SF_API_URL = os.environ.get("SF_API_URL", "https://sfapi.sf-express.com/std/service")
 # Retention (years). Chart records at least 15 years, chat and audio/video of visits at least 3 years.
 # Nothing of a chart or a visit is deleted by the application; these tell the archive job what it may purge.
 RETENTION_RECORDS_YEARS = int(os.environ.get("RETENTION_RECORDS_YEARS", 15))

@@ -384,23 +384,24 @@ def _copy_as_draft(rx: Prescription, *, actor: User, items=None, **links) -> Pre
 # ---- after approval (used by the pharmacy) ------------------------------------------------------------------
 
 
-def require_dispensable(rx: Prescription) -> None:
-    """Only an approved prescription, still valid, may be paid for or dispensed."""
+def require_dispensable(rx: Prescription, *, paid_order: bool = False) -> None:
+    """Only an approved prescription, still valid, may be ordered or dispensed. Validity is checked when the
+    patient orders and pays: an order paid in time is dispensed even if the pharmacy's work runs past it."""
     if rx.status != RxStatus.APPROVED:
         raise Conflict("prescription_not_approved",
                        _("Only a prescription approved by a pharmacist can be ordered or dispensed."))
-    if rx.valid_until and rx.valid_until < timezone.now():
+    if not paid_order and rx.valid_until and rx.valid_until < timezone.now():
         raise Conflict("prescription_expired", _("This prescription has expired. Ask the doctor for a new one."))
 
 
-def mark_dispensed(*, actor: User, prescription_id: int) -> Prescription:
+def mark_dispensed(*, actor: User, prescription_id: int, paid_order: bool = False) -> Prescription:
     """Called by the pharmacy when the medicines are handed over. Once: a second call is a conflict."""
     _pharmacist(actor)
     with transaction.atomic():
         rx = Prescription.objects.select_for_update().select_related("doctor").filter(pk=prescription_id).first()
         if rx is None:
             raise NotFound()
-        require_dispensable(rx)
+        require_dispensable(rx, paid_order=paid_order)
         transition(rx, RxStatus.DISPENSED, actor=actor, reason="dispensed", dispensed_at=timezone.now())
         audit.record(actor=actor, action=AuditAction.UPDATE, obj=rx, patient_id=rx.patient_id,
                      detail={"dispensed": True})
@@ -415,6 +416,10 @@ def expire_prescription(*, prescription_id: int) -> bool:
         if rx is None or rx.status not in (RxStatus.SIGNED, RxStatus.UNDER_REVIEW, RxStatus.APPROVED):
             return False
         if rx.valid_until is None or rx.valid_until > timezone.now():
+            return False
+        # Paid in time, in the pharmacy's hands: it is dispensed, not expired. (The pharmacy app's orders point
+        # here; prescriptions does not import it, it only asks by the relation's name.)
+        if Prescription.objects.filter(pk=rx.pk, orders__status__in=["paid", "dispensing"]).exists():
             return False
         transition(rx, RxStatus.EXPIRED, actor=None, reason="validity passed",
                    status_reason=gettext("not dispensed within %(days)s days") % {"days": settings.RX_VALID_DAYS})

@@ -26,6 +26,8 @@ from ihospital.accounts import services as accounts
 from ihospital.accounts.models import PatientProfile, ProxyStatus, Role, User
 from ihospital.directory import services as directory
 from ihospital.directory.models import Department, Facility, FacilityKind, Practitioner
+from ihospital.pharmacy import services as pharmacy
+from ihospital.pharmacy.models import Address, StockLot
 from ihospital.prescriptions import formulary
 from ihospital.prescriptions import rules as rx_rules
 from ihospital.prescriptions import services as rx_services
@@ -270,6 +272,8 @@ def load() -> list[Login]:
 
     formulary.load()
     _monthly_prescription(staff["dr.wang"], staff["pharm.sun"], li)
+    _stock()
+    _home_address(li, "家", "山西省", "太原市", "小店区", "长风街 18 号 3 单元 502 室", "030006", 37.8273, 112.5614)
 
     logins = [
         Login(Role.PATIENT, HYPERTENSIVE.phone, HYPERTENSIVE.real_name,
@@ -335,6 +339,28 @@ def _monthly_prescription(doctor: User, pharmacist: User, patient: PatientProfil
         review.seal = rx_services.seal("pharmacist", pharmacist.pk, ReviewDecision.APPROVED, content_hash,
                                        review.created_at.isoformat())
         review.save(update_fields=["seal"])
+
+
+def _stock() -> None:
+    """Two lots of every ordinary drug on the pharmacy's shelf: one expiring in 3 months, one in 18 (the first
+    is used first, as long as it lasts the whole supply)."""
+    today = timezone.localdate()
+    for drug in Drug.objects.filter(control_class="ordinary", active=True):
+        if StockLot.objects.filter(drug=drug).exists():
+            continue
+        for n, (months, packages) in enumerate(((3, 40), (18, 200)), start=1):
+            StockLot.objects.create(drug=drug, lot_no=f"{drug.sku}-{today:%y%m}{n}", on_hand=packages,
+                                    expires_on=today + timedelta(days=30 * months),
+                                    received_on=today - timedelta(days=30))
+
+
+def _home_address(patient: PatientProfile, label: str, province: str, city: str, district: str, detail: str,
+                  postal_code: str, latitude: float, longitude: float) -> None:
+    if Address.objects.filter(patient=patient).exists():
+        return
+    pharmacy.save_address(actor=patient.user, patient_id=patient.pk, recipient=patient.real_name,
+                          phone=patient.user.phone, province=province, city=city, district=district, detail=detail,
+                          label=label, postal_code=postal_code, latitude=latitude, longitude=longitude)
 
 
 def records_has(patient: PatientProfile, kind: str) -> bool:
