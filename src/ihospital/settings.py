@@ -301,6 +301,13 @@ COURIER_SIM_STEP_SECONDS = float(os.environ.get("COURIER_SIM_STEP_SECONDS", 20))
 SF_PARTNER_ID = os.environ.get("SF_PARTNER_ID", "")
 SF_CHECK_WORD = os.environ.get("SF_CHECK_WORD", "")
 SF_API_URL = os.environ.get("SF_API_URL", "https://sfapi.sf-express.com/std/service")
+# The pharmacy as SF's sender ('{"company": "...", "contact": "...", "mobile": "...", "province": "...", ...}'),
+# its monthly account card, and express product codes by service ('{"standard": 2, "cold_chain": 201}').
+SF_SENDER = json.loads(os.environ.get("SF_SENDER", "{}"))
+SF_MONTHLY_CARD = os.environ.get("SF_MONTHLY_CARD", "")
+SF_EXPRESS_TYPES = json.loads(os.environ.get("SF_EXPRESS_TYPES", "{}"))
+# The city the simulator's parcels leave from (default: Taiyuan, in the reader's language).
+COURIER_SIM_ORIGIN_CITY = os.environ.get("COURIER_SIM_ORIGIN_CITY", "")
 # Retention (years). Chart records at least 15 years, chat and audio/video of visits at least 3 years.
 # Nothing of a chart or a visit is deleted by the application; these tell the archive job what it may purge.
 RETENTION_RECORDS_YEARS = int(os.environ.get("RETENTION_RECORDS_YEARS", 15))
