@@ -9,6 +9,7 @@ import pytest
 from django.utils import timezone
 
 from ihospital.core.errors import DomainError
+from ihospital.core.models import AuditEvent, AuditOutcome
 from ihospital.payments import services
 from ihospital.payments.models import (
     Charge,
@@ -154,6 +155,25 @@ def test_a_refund_request_is_retried_while_the_provider_is_down(flow, payer, mon
     item.refresh_from_db()
     assert item.status == RefundStatus.SUCCEEDED and item.submitted_at and len(calls) == 1
     assert SandboxRefund.objects.count() == 1
+
+
+def test_a_refund_the_provider_never_takes_stays_pending_and_is_flagged(flow, payer, monkeypatch, settings):
+    settings.PAYMENTS_PROVIDER_RETRY_SECONDS = ["1"]
+    charge = flow.charge(payer, amount_fen=10000)
+    flow.pay(charge)
+
+    def down(self, refund):
+        raise OSError("connection reset")
+
+    monkeypatch.setattr(sandbox.SandboxProvider, "request_refund", down)
+    item = flow.refund(charge, 500)
+    ran = flow.settle(until=timezone.now() + timedelta(seconds=5))
+    assert ran == ["submit_refund:retry", "submit_refund:gave_up"]
+    item.refresh_from_db()
+    charge.refresh_from_db()
+    assert item.status == RefundStatus.PENDING and charge.refund_reserved_fen == 500
+    flagged = AuditEvent.objects.get(detail__event="refund_not_submitted")
+    assert flagged.outcome == AuditOutcome.FAILED and "connection reset" in flagged.detail["error"]
 
 
 # ---- the charge's life -----------------------------------------------------------------------------------------

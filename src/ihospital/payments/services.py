@@ -264,6 +264,16 @@ def submit_refund(*, refund_id: int) -> str:
     return "submitted"
 
 
+def refund_not_submitted(*, refund_id: int, error: str) -> None:
+    """The provider could not be asked after every retry: the refund stays pending (its money reserved) and the
+    audit log says so, for the hospital's finance staff to settle it by hand."""
+    item = Refund.objects.select_related("charge", "payment").filter(pk=refund_id).first()
+    if item is not None:
+        _record(item, _charge_detail(item.charge, "refund_not_submitted", out_refund_no=item.out_refund_no,
+                                     provider=item.payment.provider, error=error[:200]),
+                outcome=AuditOutcome.FAILED)
+
+
 def close_at_provider(*, payment_id: int) -> str:
     payment = Payment.objects.select_related("charge").filter(pk=payment_id).first()
     if payment is None or payment.status != PaymentStatus.CLOSED:

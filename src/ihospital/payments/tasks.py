@@ -30,13 +30,15 @@ def expire_charge(charge_id: int) -> str:
     return "expired" if expire(charge_id=charge_id) else "skipped"
 
 
-def _with_retries(task_fn, call, object_id: int, attempt: int, what: str) -> str:
+def _with_retries(task_fn, call, object_id: int, attempt: int, what: str, give_up=None) -> str:
     try:
         return call()
     except Exception as exc:  # noqa: BLE001 - unreachable, refused, misconfigured: try again later, then say so
         delays = retry_delays()
         if attempt > len(delays):
             logger.error("payments: gave up %s %s after %s attempts: %s", what, object_id, attempt, exc)
+            if give_up is not None:
+                give_up(f"{type(exc).__name__}: {exc}")
             return "gave_up"
         run_after = timezone.now() + timedelta(seconds=delays[attempt - 1])
         logger.warning("payments: %s %s failed (attempt %s), retrying: %s", what, object_id, attempt, exc)
@@ -54,10 +56,12 @@ def close_payment(payment_id: int, attempt: int = 1) -> str:
 
 @task()
 def submit_refund(refund_id: int, attempt: int = 1) -> str:
+    from .services import refund_not_submitted
     from .services import submit_refund as submit
 
     return _with_retries(submit_refund, lambda: submit(refund_id=refund_id), refund_id, attempt,
-                         "submitting refund")
+                         "submitting refund", give_up=lambda error: refund_not_submitted(refund_id=refund_id,
+                                                                                          error=error))
 
 
 @task()
