@@ -29,6 +29,8 @@ urlpatterns = [
     path("scheduling/", include("ihospital.scheduling.urls")),
     path("prescriptions/", include("ihospital.prescriptions.urls")),
     path("payments/", include("ihospital.payments.urls")),
+    # Medicine orders: the patients' and the pharmacists' pages, and the couriers' tracking callbacks.
+    path("pharmacy/", include("ihospital.pharmacy.urls")),
     # The public check behind the QR code on a prescription slip (no sign-in).
     path("rx/verify/<str:number>/", verify_prescription_slip, name="rx_verify"),
     path("", include("ihospital.web.urls")),

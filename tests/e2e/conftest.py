@@ -45,6 +45,11 @@ CHROMIUM_ARGS = [
 ]
 STARTUP_TIMEOUT = 30.0
 MANAGE_TIMEOUT = 300.0
+# Settings of the e2e server (and of manage() and the task worker) that differ from the embedded default: a
+# journey watches the whole courier timeline in seconds, not minutes.
+E2E_ENV = {
+    "COURIER_SIM_STEP_SECONDS": "1",
+}
 
 
 @pytest.hookimpl(
@@ -201,6 +206,7 @@ def e2e_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2EServer]:
         # The browser talks plain HTTP to 127.0.0.1; production settings would redirect it to HTTPS.
         "IHOSPITAL_DEPLOYMENT": "embedded",
         "PYTHONUNBUFFERED": "1",
+        **E2E_ENV,
         # Where providers' callbacks (the payment sandbox) reach this server.
         "SITE_URL": f"http://127.0.0.1:{port}",
     }
@@ -230,6 +236,33 @@ def e2e_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2EServer]:
             log.close()
         if pg_name is not None:
             _drop_postgres_database(source_url, pg_name)
+
+
+@pytest.fixture(scope="module")
+def task_worker(e2e_server: E2EServer) -> Iterator[subprocess.Popen]:
+    """A task worker (django-tasks-db's ``db_worker``) beside the e2e server, for the journeys whose story goes
+    through tasks: the payment sandbox's callbacks and the courier simulator's tracking events are tasks that POST
+    to the server over HTTP (``SITE_URL``), as the providers do. Runs for one test module, then stops, so the
+    other journeys keep their tasks unrun as before. Its output goes to worker.log beside the server's log."""
+    log = (e2e_server.var_dir / "worker.log").open("ab")
+    process = subprocess.Popen(  # noqa: S603
+        [sys.executable, str(MANAGE_PY), "db_worker", "--no-reload", "--interval", "0.2", "--no-startup-delay"],
+        cwd=PROJECT_DIR, env=e2e_server.env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        time.sleep(0.5)
+        if process.poll() is not None:
+            raise RuntimeError(f"the task worker exited with code {process.returncode}; see {log.name}")
+        yield process
+    finally:
+        if process.poll() is None:
+            process.terminate()  # one SIGTERM: db_worker finishes the task it runs, then stops
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        log.close()
 
 
 # --- the browser --------------------------------------------------------------------------------------------

@@ -16,6 +16,8 @@ from ihospital.accounts import selectors as account_selectors
 from ihospital.accounts.acting import acting_patient
 from ihospital.accounts.models import CLINICAL_ROLES, ProxyStatus, Role
 from ihospital.core.audit import verify_chain
+from ihospital.pharmacy import selectors as pharmacy_selectors
+from ihospital.pharmacy.models import OPEN_ORDER_STATUSES, OrderStatus
 from ihospital.prescriptions import selectors as rx_selectors
 from ihospital.records.selectors import patients_in_care
 from ihospital.visits import selectors as visit_selectors
@@ -77,6 +79,8 @@ def home(request):
             if acting else 0,
             "patients": account_selectors.patients_acted_for(user).order_by("pk"),
             "pending_requests": proxies.filter(status=ProxyStatus.PENDING).count(),
+            "open_orders": pharmacy_selectors.orders_of_patient(user, acting.pk).filter(
+                status__in=OPEN_ORDER_STATUSES).count() if acting else 0,
         }
         return render(request, "web/home_patient.html", context)
     if user.role in CLINICAL_ROLES:
@@ -88,6 +92,8 @@ def home(request):
             context["open_refills"] = rx_selectors.refill_worklist(user).count() if practitioner else 0
         if user.role == Role.PHARMACIST:
             context["to_review"] = rx_selectors.review_worklist(user).count()
+            context["to_dispense"] = pharmacy_selectors.dispensing_worklist(user).filter(
+                status=OrderStatus.PAID).count()
         return render(request, "web/home_clinician.html", context)
     if user.role == Role.AUDITOR:
         return render(request, "web/home_auditor.html", {"events": selectors.latest_audit_events(user)})
