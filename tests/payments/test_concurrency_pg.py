@@ -104,6 +104,37 @@ def test_two_attempts_succeeding_at_once_pay_once_and_refund_the_other(flow, pay
     assert recorder.paid == [charge.pk]
 
 
+def test_a_workflow_that_locks_the_charge_first_does_not_deadlock_with_a_callback(flow, payer, recorder):
+    """on_paid locks the workflow's row (here: the payer's user row stands in for an order) inside the callback's
+    transaction; the workflow's own cancellation locks the charge first (lock_charge), then its row."""
+    from django.db import transaction
+
+    from ihospital.accounts.models import User
+    from ihospital.payments import handlers
+    from tests.payments.flows import KIND
+
+    def on_paid(charge):
+        User.objects.select_for_update().get(pk=charge.payer_id)
+        return True
+
+    handlers.register(KIND, on_paid=on_paid)
+    for _ in range(5):
+        charge = flow.charge(payer, amount_fen=1500)
+        payment, _ = flow.start(charge)
+
+        def act(i, charge=charge, payment=payment):
+            if i == 0:
+                with transaction.atomic():
+                    services.lock_charge(charge_id=charge.pk)
+                    User.objects.select_for_update().get(pk=payer.pk)
+                    return services.cancel_charge(charge_id=charge.pk, reason="cancelled by the patient").status
+            return services.handle_notification(provider="sandbox",
+                                                notification=success(payment, f"EVT-L-{payment.pk}"))[0].outcome
+
+        results = run_in_threads(2, act)
+        assert all(kind in ("ok", "domain") for kind, _ in results), results
+
+
 def test_a_cancellation_meeting_a_success_never_keeps_the_money(flow, payer, recorder):
     for _ in range(4):
         charge = flow.charge(payer, amount_fen=2000)

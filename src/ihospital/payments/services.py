@@ -108,6 +108,20 @@ def create_charge(*, reference: str, amount_fen: int, subject: str, payer: User,
     return charge
 
 
+def lock_charge(*, charge_id: int) -> Charge:
+    """Lock a charge for the rest of the caller's transaction (``NotFound`` if it does not exist).
+
+    A callback locks the charge and then, in ``on_paid``, the workflow's own row (the order). A workflow that locks
+    its row and then calls ``cancel_charge`` or ``refund`` takes the same two locks the other way round, and on
+    PostgreSQL the two can deadlock. Calling this first, inside the workflow's transaction and before locking its
+    own row, keeps one order: charge, then the workflow's row.
+    """
+    charge = Charge.objects.select_for_update().filter(pk=charge_id).first()
+    if charge is None:
+        raise NotFound()
+    return charge
+
+
 def cancel_charge(*, charge_id: int, reason: str) -> Charge:
     """The workflow gives up on an open charge. Cancelled or expired already: answered as is. Paid: refund instead."""
     with transaction.atomic():
