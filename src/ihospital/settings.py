@@ -315,8 +315,9 @@ RETENTION_CHAT_YEARS = int(os.environ.get("RETENTION_CHAT_YEARS", 3))
 
 # --- Payments (docs/payments.md) ------------------------------------------------------------------------------------
 # The provider new payments use ("sandbox", built in, or "wechatpay"), and every provider this deployment accepts
-# payments and callbacks from (comma-separated; the default is always included).
-PAYMENT_PROVIDER = os.environ.get("PAYMENT_PROVIDER", "sandbox")
+# payments and callbacks from (comma-separated; the default is always included). Production never defaults to the
+# sandbox, whose payers confirm their own payments.
+PAYMENT_PROVIDER = os.environ.get("PAYMENT_PROVIDER", "wechatpay" if PRODUCTION else "sandbox")
 PAYMENT_PROVIDERS = env_list("PAYMENT_PROVIDERS", [PAYMENT_PROVIDER])
 # Requests to a provider that cannot be reached (close an attempt, ask for a refund) are retried after these delays.
 PAYMENTS_PROVIDER_RETRY_SECONDS = env_list(

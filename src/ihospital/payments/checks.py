@@ -19,6 +19,23 @@ def sandbox_in_production(app_configs, **kwargs):
     return []
 
 
+@checks.register(deploy=True)
+def wechatpay_configured(app_configs, **kwargs):
+    if "wechatpay" not in base.enabled():
+        return []
+    from django.core.exceptions import ImproperlyConfigured
+
+    from .providers.wechatpay import Config
+
+    try:
+        Config.from_settings()
+    except (ImproperlyConfigured, OSError, ValueError) as exc:
+        # Info, not a warning: a deployment may be checked before its merchant keys are installed. Until they are,
+        # starting a payment answers provider_unavailable and the error is logged.
+        return [checks.Info(f"WeChat Pay is enabled but not usable yet: {exc}", id="payments.I001")]
+    return []
+
+
 @checks.register()
 def providers_known(app_configs, **kwargs):
     known = base.provider_paths()
