@@ -216,6 +216,16 @@ def test_order_pay_dispense_deliver_live_and_trace(e2e_server, task_worker, peop
     expect(pharmacist.get_by_test_id("order-status")).to_have_text("已送达")
     pharmacist.screenshot(path=SHOTS.format("trace"), full_page=True)
 
+    # The dashboard finds it by its tracking number, delivered, among the counts per status.
+    pharmacist.goto(base + "/pharmacy/dashboard/")
+    pharmacist.get_by_label("订单号、处方编号、快递单号或病历号").fill(tracking_no)
+    pharmacist.get_by_test_id("apply-filters").click()
+    row = pharmacist.get_by_test_id(f"dashboard-row-{order_id}")
+    expect(row).to_have_attribute("data-status", "delivered")
+    expect(pharmacist.get_by_test_id("dashboard-orders").locator("tbody tr")).to_have_count(1)
+    expect(pharmacist.get_by_test_id("count-delivered").locator(".n")).to_have_text("1")
+    pharmacist.screenshot(path=SHOTS.format("dashboard"), full_page=True)
+
 
 # ---- a declined payment ----------------------------------------------------------------------------------------
 
