@@ -59,6 +59,8 @@ def orders_of_patient(user: User, patient_id: int) -> QuerySet[Order]:
 
 def addresses_of_patient(user: User, patient_id: int) -> QuerySet[Address]:
     if not patients_acted_for(user).filter(pk=patient_id).exists():
+        audit.record(actor=user, action=AuditAction.READ, object_type="pharmacy.address", patient_id=patient_id,
+                     outcome=AuditOutcome.DENIED, detail={"list": "patient"})
         raise NotFound()
     return Address.objects.filter(patient_id=patient_id, archived=False)
 
@@ -71,6 +73,7 @@ def _pharmacist_only(user: User) -> None:
 def dispensing_worklist(user: User) -> QuerySet[Order]:
     """Paid orders waiting for the pharmacy and those being prepared, oldest payment first; cold chain flagged."""
     _pharmacist_only(user)
+    audit.record(actor=user, action=AuditAction.READ, object_type="pharmacy.order", detail={"list": "worklist"})
     return (
         Order.objects.filter(status__in=[OrderStatus.PAID, OrderStatus.DISPENSING, OrderStatus.READY_FOR_PICKUP])
         .select_related(*ORDER_RELATED)

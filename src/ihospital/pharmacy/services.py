@@ -21,11 +21,11 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from ihospital.accounts.models import Role, User
-from ihospital.accounts.selectors import patient_acted_for, proxies_of_patient
+from ihospital.accounts.selectors import patient_acted_for, patients_acted_for, proxies_of_patient
 from ihospital.accounts.validation import normalise_mobile
 from ihospital.core import audit
 from ihospital.core.errors import Conflict, DomainError, Forbidden, NotFound
-from ihospital.core.models import AuditAction
+from ihospital.core.models import AuditAction, AuditOutcome
 from ihospital.core.transitions import transition
 from ihospital.notifications.services import notify
 from ihospital.payments import services as payments
@@ -118,9 +118,10 @@ def save_address(
 
 def archive_address(*, actor: User, address_id: int) -> Address:
     address = Address.objects.filter(pk=address_id, archived=False).first()
-    if address is None:
+    if address is None or not patients_acted_for(actor).filter(pk=address.patient_id).exists():
+        audit.record(actor=actor, action=AuditAction.UPDATE, object_type="pharmacy.address", object_id=address_id,
+                     patient_id=address.patient_id if address else None, outcome=AuditOutcome.DENIED)
         raise NotFound()
-    patient_acted_for(actor, address.patient_id)
     Address.objects.filter(pk=address.pk).update(archived=True)
     audit.record(actor=actor, action=AuditAction.UPDATE, obj=address, patient_id=address.patient_id,
                  detail={"archived": True})
@@ -300,6 +301,9 @@ def cancel_order(*, actor: User | None, order_id: int, reason: str) -> Order:
         if role == "pharmacist" and not reason.strip():
             raise DomainError("reason_required", _("Please give the reason for cancelling."))
     with transaction.atomic():
+        # Payments' lock order: the charge first, then what it pays for. A payment callback arriving now (charge →
+        # on_paid → order) queues behind this cancellation, or this one behind it, instead of deadlocking.
+        payments.lock_charge(charge_id=Order.objects.values_list("charge_id", flat=True).get(pk=order_id))
         order = Order.objects.select_for_update().get(pk=order_id)
         if order.status in (OrderStatus.SHIPPED, OrderStatus.DELIVERED):
             raise Conflict("too_late_to_cancel", _("The order has left the pharmacy."))
@@ -376,6 +380,8 @@ def pick(*, actor: User, order_id: int) -> list[Dispense]:
     today = timezone.localdate()
     picked = []
     with transaction.atomic():
+        # Two pharmacists picking the same order at once: the second waits here, then finds it picked.
+        Order.objects.select_for_update().filter(pk=order.pk).first()
         if Dispense.objects.filter(line__order=order).exists():
             raise Conflict("already_picked", _("This order was already picked."))
         for line in order.lines.select_related("drug", "item"):
@@ -444,6 +450,9 @@ def collect(*, actor: User, order_id: int) -> Order:
     """The patient (or a relative) collected a pickup order at the counter."""
     _pharmacist(actor)
     order, _role = order_for(actor, order_id, audit_read=False)
+    if order.status != OrderStatus.READY_FOR_PICKUP:
+        # (shipped → delivered is the courier's word, or the patient's receipt, never the counter's)
+        raise Conflict("not_ready_for_pickup", _("This order is not waiting at the pharmacy counter."))
     with transaction.atomic():
         transition(order, OrderStatus.DELIVERED, actor=actor, reason="collected at the counter",
                    delivered_at=timezone.now())
