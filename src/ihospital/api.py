@@ -14,6 +14,7 @@ from ihospital.accounts.auth import api_auth
 from ihospital.core.errors import DomainError
 from ihospital.directory.api import router as directory_router
 from ihospital.payments.api import router as payments_router
+from ihospital.pharmacy.api import router as pharmacy_router
 from ihospital.prescriptions.api import router as prescriptions_router
 from ihospital.records.api import router as records_router
 from ihospital.scheduling.api import router as scheduling_router
@@ -76,3 +77,4 @@ api.add_router("/scheduling/", scheduling_router)
 api.add_router("/", visits_router)
 api.add_router("/", prescriptions_router)
 api.add_router("/", payments_router)
+api.add_router("/", pharmacy_router)
