@@ -230,6 +230,16 @@ def test_withdrawn_consent_alone_already_stops_access(client, patient, relative,
     assert chart_status(client, as_relative, patient) == 404
 
 
+def test_a_relative_whose_consent_was_withdrawn_is_no_longer_told_about_the_patient(client, patient, relative,
+                                                                                  as_patient):
+    from ihospital.accounts.selectors import patient_and_relatives
+
+    proxy = Proxy.objects.get(pk=invite(client, as_patient, relative).json()["id"])
+    assert patient_and_relatives(patient) == [patient.user, proxy.proxy_user]
+    Consent.objects.filter(pk=proxy.consent_id).update(withdrawn_at=proxy.created_at)
+    assert patient_and_relatives(patient) == [patient.user]
+
+
 def test_strangers_cannot_touch_someone_elses_proxy(client, patient, relative, as_patient, as_relative):
     stranger = token_headers(PatientFactory().user)
     pending_id = ask(client, as_relative, patient).json()["id"]

@@ -28,6 +28,21 @@ def patients_acted_for(user: User) -> QuerySet[PatientProfile]:
     return PatientProfile.objects.filter(Q(user=user) | Q(pk__in=proxied)).select_related("user")
 
 
+def patient_and_relatives(patient: PatientProfile) -> list[User]:
+    """Who hears about a patient's care: the patient and every relative who may act for them now (an active proxy
+    link whose consent has not been withdrawn, the same test as ``patients_acted_for``)."""
+    live_consent = Consent.objects.filter(
+        pk=OuterRef("consent_id"), kind=ConsentKind.PROXY, withdrawn_at__isnull=True
+    )
+    links = (
+        Proxy.objects.filter(patient=patient, status=ProxyStatus.ACTIVE)
+        .annotate(consented=Exists(live_consent))
+        .filter(consented=True)
+        .select_related("proxy_user")
+    )
+    return [patient.user] + [link.proxy_user for link in links]
+
+
 def patient_acted_for(user: User, patient_id: int) -> PatientProfile:
     patient = patients_acted_for(user).filter(pk=patient_id).first()
     if patient is None:

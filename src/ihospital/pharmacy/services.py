@@ -21,7 +21,11 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from ihospital.accounts.models import Role, User
-from ihospital.accounts.selectors import patient_acted_for, patients_acted_for, proxies_of_patient
+from ihospital.accounts.selectors import (
+    patient_acted_for,
+    patient_and_relatives,
+    patients_acted_for,
+)
 from ihospital.accounts.validation import normalise_mobile
 from ihospital.core import audit
 from ihospital.core.errors import Conflict, DomainError, Forbidden, NotFound
@@ -61,7 +65,7 @@ def _pharmacist(actor: User) -> User:
 
 
 def _people(patient) -> list[User]:
-    return [patient.user] + [p.proxy_user for p in proxies_of_patient(patient.user).filter(status="active")]
+    return patient_and_relatives(patient)
 
 
 def _tell(order: Order, kind: str, title: str, body: str = "") -> None:
@@ -496,6 +500,9 @@ def _apply_latest(shipment: Shipment) -> None:
     latest = shipment.events.order_by("-occurred_at", "-pk").first()
     if shipment.status in FINAL_SHIPMENT_STATUSES or latest.status == shipment.status:
         return
+    if latest.status == ShipmentStatus.FAILED:
+        # A failure refunds: payments' lock order, the charge before the order (as in cancel_order).
+        payments.lock_charge(charge_id=Order.objects.values_list("charge_id", flat=True).get(pk=shipment.order_id))
     Shipment.objects.filter(pk=shipment.pk).update(
         status=latest.status, last_event_at=latest.occurred_at,
         failure_reason=latest.description if latest.status == ShipmentStatus.FAILED else "",

@@ -21,7 +21,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from ihospital.accounts.models import Role, User
-from ihospital.accounts.selectors import proxies_of_patient
+from ihospital.accounts.selectors import patient_and_relatives
 from ihospital.accounts.services import (
     require_health_data_consent,
     second_factor_is_fresh,
@@ -85,7 +85,7 @@ def _draft(actor: User, prescription_id: int) -> Prescription:
 
 def _people(patient) -> list[User]:
     """The patient and the relatives acting for them: who hears about their medicines."""
-    return [patient.user] + [p.proxy_user for p in proxies_of_patient(patient.user).filter(status="active")]
+    return patient_and_relatives(patient)
 
 
 def _number(rx: Prescription) -> str:

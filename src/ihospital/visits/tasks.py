@@ -22,12 +22,10 @@ def remind_upcoming_visit(visit_id: int) -> str:
     )
     if visit is None or visit.status not in (VisitStatus.REQUESTED, VisitStatus.ACCEPTED):
         return "skipped"
-    from ihospital.accounts.selectors import proxies_of_patient
+    from ihospital.accounts.selectors import patient_and_relatives
 
     starts = timezone.localtime(visit.appointment.slot.starts_at)
-    people = [visit.patient.user] + [
-        p.proxy_user for p in proxies_of_patient(visit.patient.user).filter(status="active")
-    ]
+    people = patient_and_relatives(visit.patient)
     notify(
         users=people,
         kind="visit.reminder",
