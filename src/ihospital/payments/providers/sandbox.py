@@ -21,20 +21,19 @@ The protocol (docs/payments.md):
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import logging
 import secrets
 import time
-import urllib.error
-import urllib.request
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
+
+from ihospital.core import callbacks
 
 from ..models import (
     SandboxNotification,
@@ -84,20 +83,13 @@ def secret() -> bytes:
 
 
 def signature(*, timestamp: str, nonce: str, body: bytes, key: bytes | None = None) -> str:
-    message = f"{timestamp}\n{nonce}\n".encode() + body + b"\n"
-    return hmac.new(key if key is not None else secret(), message, hashlib.sha256).hexdigest()
+    return callbacks.signature(key=key if key is not None else secret(), timestamp=timestamp, nonce=nonce, body=body)
 
 
 def signed_headers(body: bytes, *, timestamp: int | None = None, nonce: str | None = None,
                    key: bytes | None = None) -> dict[str, str]:
-    ts = str(int(time.time()) if timestamp is None else timestamp)
-    nonce = nonce or secrets.token_hex(16)
-    return {
-        "Content-Type": "application/json",
-        TIMESTAMP_HEADER: ts,
-        NONCE_HEADER: nonce,
-        SIGNATURE_HEADER: signature(timestamp=ts, nonce=nonce, body=body, key=key),
-    }
+    return callbacks.signed_headers(body, key=key if key is not None else secret(), timestamp=timestamp,
+                                    nonce=nonce, names=(TIMESTAMP_HEADER, NONCE_HEADER, SIGNATURE_HEADER))
 
 
 def notify_url() -> str:
@@ -109,15 +101,7 @@ def notify_url() -> str:
 
 def post(url: str, body: bytes, headers: dict[str, str]) -> int:
     """POST ``body`` to ``url``; answer the HTTP status. A connection failure raises ``OSError``."""
-    if not url.startswith(("http://", "https://")):
-        raise OSError(f"not an HTTP address: {url!r}")
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310 - checked above
-    try:
-        with urllib.request.urlopen(request, timeout=POST_TIMEOUT_SECONDS) as response:  # noqa: S310
-            response.read(4096)
-            return response.status
-    except urllib.error.HTTPError as exc:
-        return exc.code
+    return callbacks.http_post(url, body, headers, timeout=POST_TIMEOUT_SECONDS)
 
 
 # ---- the provider as the platform sees it ---------------------------------------------------------------------

@@ -33,14 +33,11 @@ The protocol (docs/pharmacy.md, "Couriers"):
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import logging
 import secrets
 import time
-import urllib.error
-import urllib.request
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -51,6 +48,8 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 from django_tasks import task
+
+from ihospital.core import callbacks
 
 from .base import BadSignature, Courier, CourierError, TrackingUpdate
 from .models import SimulatedParcel
@@ -84,20 +83,13 @@ def secret() -> bytes:
 
 
 def signature(*, timestamp: str, nonce: str, body: bytes, key: bytes | None = None) -> str:
-    message = f"{timestamp}\n{nonce}\n".encode() + body + b"\n"
-    return hmac.new(key if key is not None else secret(), message, hashlib.sha256).hexdigest()
+    return callbacks.signature(key=key if key is not None else secret(), timestamp=timestamp, nonce=nonce, body=body)
 
 
 def signed_headers(body: bytes, *, timestamp: int | None = None, nonce: str | None = None,
                    key: bytes | None = None) -> dict[str, str]:
-    ts = str(int(time.time()) if timestamp is None else timestamp)
-    nonce = nonce or secrets.token_hex(16)
-    return {
-        "Content-Type": "application/json",
-        TIMESTAMP_HEADER: ts,
-        NONCE_HEADER: nonce,
-        SIGNATURE_HEADER: signature(timestamp=ts, nonce=nonce, body=body, key=key),
-    }
+    return callbacks.signed_headers(body, key=key if key is not None else secret(), timestamp=timestamp,
+                                    nonce=nonce, names=(TIMESTAMP_HEADER, NONCE_HEADER, SIGNATURE_HEADER))
 
 
 def notify_url() -> str:
@@ -110,15 +102,7 @@ def notify_url() -> str:
 
 def post(url: str, body: bytes, headers: dict[str, str]) -> int:
     """POST ``body`` to ``url``; answer the HTTP status. A connection failure raises ``OSError``."""
-    if not url.startswith(("http://", "https://")):
-        raise OSError(f"not an HTTP address: {url!r}")
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310 - checked above
-    try:
-        with urllib.request.urlopen(request, timeout=POST_TIMEOUT_SECONDS) as response:  # noqa: S310
-            response.read(4096)
-            return response.status
-    except urllib.error.HTTPError as exc:
-        return exc.code
+    return callbacks.http_post(url, body, headers, timeout=POST_TIMEOUT_SECONDS)
 
 
 # ---- the courier's side: planning and running a parcel's events ------------------------------------------------
