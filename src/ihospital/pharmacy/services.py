@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
@@ -163,6 +164,40 @@ def delivery_fee(address: Address | None, *, cold_chain: bool) -> int:
     return int(fee)
 
 
+@dataclass
+class Quote:
+    """What an order from a prescription costs for one destination (pickup: no address, no fee)."""
+
+    items: list  # the prescription's items, with their drugs
+    items_fen: int
+    delivery_fen: int
+    surcharge_fen: int
+    cold_chain: bool
+
+    @property
+    def lines(self) -> list[dict]:
+        return [{"item": i, "drug": i.drug, "quantity": i.quantity, "unit_fen": i.drug.price_fen,
+                 "line_fen": i.drug.price_fen * i.quantity} for i in self.items]
+
+    @property
+    def fee_fen(self) -> int:
+        return self.delivery_fen + self.surcharge_fen
+
+    @property
+    def total_fen(self) -> int:
+        return self.items_fen + self.fee_fen
+
+
+def quote(rx, address: Address | None) -> Quote:
+    """The prices an order would take now: what the order page shows and what ``create_order`` charges."""
+    items = list(rx.items.select_related("drug").order_by("position", "pk"))
+    cold_chain = any(i.drug.cold_chain for i in items)
+    base = delivery_fee(address, cold_chain=False)
+    surcharge = delivery_fee(address, cold_chain=True) - base if cold_chain else 0
+    return Quote(items=items, items_fen=sum(i.drug.price_fen * i.quantity for i in items), delivery_fen=base,
+                 surcharge_fen=surcharge, cold_chain=cold_chain)
+
+
 def _usable_lots(drug, days: int):
     """Lots that will not expire before the patient finishes the supply, first-expiring first."""
     last_day = timezone.localdate() + timedelta(days=days)
@@ -221,23 +256,20 @@ def create_order(*, actor: User, prescription_id: int, fulfilment: str, address_
         address = Address.objects.filter(pk=address_id or 0, patient=rx.patient, archived=False).first()
         if address is None:
             raise DomainError("address_required", _("Choose a delivery address."), fields={"address_id": address_id})
-    items = list(rx.items.select_related("drug"))
-    cold_chain = any(i.drug.cold_chain for i in items)
+    price = quote(rx, address)
     now = timezone.now()
     try:
         with transaction.atomic():
-            items_fen = sum(i.drug.price_fen * i.quantity for i in items)
-            fee = delivery_fee(address, cold_chain=cold_chain)
             order = Order.objects.create(
                 number=f"tmp-{uuid.uuid4().hex[:16]}", patient=rx.patient, placed_by=actor, prescription=rx,
-                fulfilment=fulfilment, address=address, cold_chain=cold_chain, items_fen=items_fen,
-                delivery_fee_fen=fee, total_fen=items_fen + fee,
+                fulfilment=fulfilment, address=address, cold_chain=price.cold_chain, items_fen=price.items_fen,
+                delivery_fee_fen=price.fee_fen, total_fen=price.total_fen,
                 recipient=address.recipient if address else "", recipient_phone=address.phone if address else "",
                 delivery_address=address.one_line if address else "",
                 hold_until=now + timedelta(minutes=settings.ORDER_PAYMENT_MINUTES),
             )
             order.number = f"MO{timezone.localdate():%Y%m%d}{order.pk:06d}"
-            for item in items:
+            for item in price.items:
                 line = OrderLine.objects.create(order=order, item=item, drug=item.drug, quantity=item.quantity,
                                                 unit_price_fen=item.drug.price_fen,
                                                 line_fen=item.drug.price_fen * item.quantity)

@@ -10,7 +10,6 @@ show a refusal with the service's message and status. Parts marked ``data-live-r
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlencode
 
@@ -56,32 +55,6 @@ def to_provider(url: str, order_id: int):
 # ---- ordering from a prescription --------------------------------------------------------------------------------
 
 
-@dataclass
-class Quote:
-    """What the order will cost for one destination: the same sums ``services.create_order`` makes."""
-
-    lines: list
-    items_fen: int
-    delivery_fen: int
-    surcharge_fen: int
-    cold_chain: bool
-
-    @property
-    def total_fen(self) -> int:
-        return self.items_fen + self.delivery_fen + self.surcharge_fen
-
-
-def quote(rx, address: Address | None) -> Quote:
-    items = list(rx.items.select_related("drug").order_by("position", "pk"))
-    lines = [{"item": i, "drug": i.drug, "quantity": i.quantity, "unit_fen": i.drug.price_fen,
-              "line_fen": i.drug.price_fen * i.quantity} for i in items]
-    cold_chain = any(i.drug.cold_chain for i in items)
-    base = services.delivery_fee(address, cold_chain=False)
-    surcharge = services.delivery_fee(address, cold_chain=True) - base if cold_chain else 0
-    return Quote(lines=lines, items_fen=sum(line["line_fen"] for line in lines), delivery_fen=base,
-                 surcharge_fen=surcharge, cold_chain=cold_chain)
-
-
 def _orderable(request, rx_id: int, *, audit_read: bool = True):
     rx, role = prescription_for(request.user, rx_id, audit_read=audit_read)
     if role != "patient":
@@ -114,7 +87,7 @@ def _order_context(request, rx, *, address_form=None, error=None, destination: s
         refusal = page_error(exc)
     return {
         "rx": rx, "addresses": addresses, "destination": destination, "pickup": fulfilment == PICKUP,
-        "address": address, "quote": quote(rx, address), "address_form": address_form or AddressForm(),
+        "address": address, "quote": services.quote(rx, address), "address_form": address_form or AddressForm(),
         "address_open": bool(address_form and address_form.errors) or not addresses,
         "page_error": error, "refusal": refusal, "minutes": settings.ORDER_PAYMENT_MINUTES,
     }
