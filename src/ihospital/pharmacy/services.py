@@ -65,12 +65,9 @@ def _pharmacist(actor: User) -> User:
     return actor
 
 
-def _people(patient) -> list[User]:
-    return patient_and_relatives(patient)
-
 
 def _tell(order: Order, kind: str, title: str, body: str = "") -> None:
-    notify(users=_people(order.patient), kind=f"order.{kind}", title=title, body=body,
+    notify(users=patient_and_relatives(order.patient), kind=f"order.{kind}", title=title, body=body,
            link=f"/pharmacy/orders/{order.pk}/", dedupe_key=f"order:{order.pk}:{kind}")
 
 

@@ -12,6 +12,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from ihospital.accounts.models import User
+from ihospital.accounts.selectors import patient_and_relatives
 from ihospital.core import audit
 from ihospital.core.errors import Conflict, DomainError
 from ihospital.core.models import AuditAction
@@ -21,7 +22,7 @@ from ihospital.notifications.services import notify
 from . import checks, realtime
 from .models import Prescription, RejectionReason, Review, ReviewDecision, RxStatus
 from .selectors import prescription_for
-from .services import _people, _pharmacist, seal
+from .services import _pharmacist, seal_of_review
 
 
 def claim_review(*, actor: User, prescription_id: int) -> Prescription:
@@ -87,7 +88,7 @@ def review_prescription(
                 prescription=rx, pharmacist=actor, decision=decision, reasons=reasons, comment=comment.strip(),
                 findings=findings, seal="",
             )
-            review.seal = seal("pharmacist", actor.pk, decision, rx.content_hash, review.created_at.isoformat())
+            review.seal = seal_of_review(review, rx.content_hash)
             review.save(update_fields=["seal"])
             to = RxStatus.APPROVED if approve else RxStatus.REJECTED
             transition(rx, to, actor=actor, reason=comment.strip() or decision, reviewer=actor, reviewed_at=now,
@@ -103,7 +104,7 @@ def review_prescription(
 
 def _tell_review(rx: Prescription, review: Review) -> None:
     if review.decision == ReviewDecision.APPROVED:
-        notify(users=_people(rx.patient), kind="prescription.approved",
+        notify(users=patient_and_relatives(rx.patient), kind="prescription.approved",
                title=gettext("Prescription %(number)s is approved: you can order your medicines")
                % {"number": rx.number},
                link=f"/prescriptions/{rx.pk}/", dedupe_key=f"rx-approved:{rx.pk}")
@@ -111,6 +112,6 @@ def _tell_review(rx: Prescription, review: Review) -> None:
         notify(users=[rx.doctor.user], kind="prescription.rejected",
                title=gettext("The pharmacist rejected prescription %(number)s") % {"number": rx.number},
                body=review.comment, link=f"/prescriptions/{rx.pk}/", dedupe_key=f"rx-rejected:{rx.pk}")
-        notify(users=_people(rx.patient), kind="prescription.rejected",
+        notify(users=patient_and_relatives(rx.patient), kind="prescription.rejected",
                title=gettext("Prescription %(number)s needs a change by the doctor") % {"number": rx.number},
                link=f"/prescriptions/{rx.pk}/", dedupe_key=f"rx-rejected-patient:{rx.pk}")

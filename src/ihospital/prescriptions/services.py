@@ -83,10 +83,6 @@ def _draft(actor: User, prescription_id: int) -> Prescription:
     return rx
 
 
-def _people(patient) -> list[User]:
-    """The patient and the relatives acting for them: who hears about their medicines."""
-    return patient_and_relatives(patient)
-
 
 def _number(rx: Prescription) -> str:
     return f"RX{timezone.localdate():%Y%m%d}{rx.pk:06d}"
@@ -249,6 +245,16 @@ def seal(*parts) -> str:
     return hmac.new(settings.RX_SEAL_KEY.encode(), message, hashlib.sha256).hexdigest()
 
 
+def seal_of_doctor(rx: Prescription, content_hash: str) -> str:
+    """The doctor's seal: who signed (user and licence) and what (the content hash)."""
+    return seal("doctor", rx.doctor.user_id, rx.doctor.licence_no, content_hash)
+
+
+def seal_of_review(review, content_hash: str) -> str:
+    """The pharmacist's seal: who decided, what, on which content, when."""
+    return seal("pharmacist", review.pharmacist_id, review.decision, content_hash, review.created_at.isoformat())
+
+
 def _confirm_second_factor(actor: User, code: str, session) -> None:
     """The doctor's signature is a personal act: a fresh 6-digit code, or one typed moments ago at sign-in."""
     if code or not second_factor_is_fresh(session, minutes=settings.CONSULT_REAUTH_MINUTES):
@@ -303,8 +309,8 @@ def _sign(actor: User, prescription_id: int, overrides: dict[str, str] | None, *
     rx.valid_until = now + timedelta(days=settings.RX_VALID_DAYS)
     rx.save(update_fields=["checks", "signed_at", "valid_until"])
     content_hash = hash_content(rx)
-    doctor_seal = seal("doctor", actor.pk, rx.doctor.licence_no, content_hash)
-    transition(rx, RxStatus.SIGNED, actor=actor, reason="signed", content_hash=content_hash, doctor_seal=doctor_seal)
+    transition(rx, RxStatus.SIGNED, actor=actor, reason="signed", content_hash=content_hash,
+               doctor_seal=seal_of_doctor(rx, content_hash))
     audit.record(actor=actor, action=AuditAction.UPDATE, obj=rx, patient_id=rx.patient_id,
                  detail={"signed": content_hash, "overrides": len(findings)})
     refill = RefillRequest.objects.select_for_update().filter(result=rx).first()
@@ -336,7 +342,7 @@ def cancel_prescription(*, actor: User, prescription_id: int, reason: str) -> Pr
                      detail={"cancelled": reason.strip()})
         realtime.prescription_changed(rx)
         if rx.signed_at:
-            notify(users=_people(rx.patient), kind="prescription.cancelled",
+            notify(users=patient_and_relatives(rx.patient), kind="prescription.cancelled",
                    title=gettext("Prescription %(number)s was cancelled by the doctor") % {"number": rx.number},
                    body=reason.strip(), link=f"/prescriptions/{rx.pk}/")
     return rx
@@ -436,7 +442,7 @@ def _tell_refill_decision(refill: RefillRequest) -> None:
         RefillStatus.REFUSED: gettext("Your refill request was refused"),
     }
     link = "/visits/new/" if refill.status == RefillStatus.VISIT_NEEDED else "/prescriptions/"
-    notify(users=_people(refill.patient), kind=f"refill.{refill.status}", title=titles[refill.status],
+    notify(users=patient_and_relatives(refill.patient), kind=f"refill.{refill.status}", title=titles[refill.status],
            body=refill.response, link=link, dedupe_key=f"refill:{refill.pk}:{refill.status}")
 
 

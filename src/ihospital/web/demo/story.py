@@ -332,12 +332,11 @@ def _monthly_prescription(doctor: User, pharmacist: User, patient: PatientProfil
         Prescription.objects.filter(pk=rx.pk).update(
             status=RxStatus.DISPENSED, content_hash=content_hash, reviewer=pharmacist,
             reviewed_at=signed + timedelta(hours=1), dispensed_at=signed + timedelta(hours=3),
-            doctor_seal=rx_services.seal("doctor", doctor.pk, practitioner.licence_no, content_hash),
+            doctor_seal=rx_services.seal_of_doctor(rx, content_hash),
         )
         review = Review.objects.create(prescription=rx, pharmacist=pharmacist, decision=ReviewDecision.APPROVED,
                                        seal="")
-        review.seal = rx_services.seal("pharmacist", pharmacist.pk, ReviewDecision.APPROVED, content_hash,
-                                       review.created_at.isoformat())
+        review.seal = rx_services.seal_of_review(review, content_hash)
         review.save(update_fields=["seal"])
 
 

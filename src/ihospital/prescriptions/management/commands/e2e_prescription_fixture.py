@@ -217,12 +217,12 @@ class Command(BaseCommand):
         services.sign_prescription(actor=doctor, prescription_id=rx.pk, session=_fresh())
         reviewing.review_prescription(actor=pharmacist, prescription_id=rx.pk, approve=True)
         services.mark_dispensed(actor=pharmacist, prescription_id=rx.pk)
-        self._move_back(rx.pk, pharmacist, days=SIGNED_DAYS_AGO)
+        self._move_back(rx.pk, days=SIGNED_DAYS_AGO)
         return Prescription.objects.get(pk=rx.pk)
 
     @staticmethod
     @transaction.atomic
-    def _move_back(rx_id: int, pharmacist: User, *, days: int) -> None:
+    def _move_back(rx_id: int, *, days: int) -> None:
         """Move the prescription's dates back and seal it again over the moved dates (fixture data only)."""
         delta = timedelta(days=days)
         rx = Prescription.objects.select_related("doctor__user", "patient__user").get(pk=rx_id)
@@ -233,14 +233,12 @@ class Command(BaseCommand):
         rx.refresh_from_db()
         content_hash = services.hash_content(rx)
         Prescription.objects.filter(pk=rx_id).update(
-            content_hash=content_hash,
-            doctor_seal=services.seal("doctor", rx.doctor.user_id, rx.doctor.licence_no, content_hash),
+            content_hash=content_hash, doctor_seal=services.seal_of_doctor(rx, content_hash),
         )
         review = Review.objects.get(prescription_id=rx_id)
-        created = review.created_at - delta
+        review.created_at -= delta
         Review.objects.filter(pk=review.pk).update(
-            created_at=created,
-            seal=services.seal("pharmacist", pharmacist.pk, review.decision, content_hash, created.isoformat()),
+            created_at=review.created_at, seal=services.seal_of_review(review, content_hash),
         )
 
     # ---- sign-in helpers ---------------------------------------------------------------------------------------
