@@ -29,23 +29,22 @@ from django.db.models import F
 from django.utils import timezone
 
 from ihospital.accounts.models import PatientProfile, Role, User
-from ihospital.directory import services as directory
-from ihospital.directory.models import Department, Facility, FacilityKind, Practitioner
+from ihospital.directory.models import Department
 from ihospital.prescriptions import formulary, reviewing
 from ihospital.prescriptions import services as prescriptions
 from ihospital.prescriptions.management.commands.e2e_prescription_fixture import (
     PASSWORD,
-    _digits,
     _fresh,
     _patient,
     _staff,
+    clinic,
 )
 from ihospital.prescriptions.management.commands.e2e_prescription_fixture import Command as RxFixture
 from ihospital.prescriptions.models import Drug, Prescription, RxStatus
 from ihospital.records import services as records
 from ihospital.records.models import Condition
 from ihospital.visits import services as visits
-from ihospital.visits.models import ACTIVE_STATUSES, ConsultationDay, Visit, VisitStatus
+from ihospital.visits.models import ACTIVE_STATUSES, Visit, VisitStatus
 
 from ... import services
 from ...models import Address, StockLot
@@ -85,28 +84,10 @@ class Command(BaseCommand):
         for drug in drugs.values():
             self._stock(drug)
 
-        facility = (
-            Facility.objects.filter(kind=FacilityKind.HOME).first()
-            or Facility.objects.create(code="demo-home", name_zh="汾河医科大学第一医院（演示）",
-                                       name_en="First Hospital of Fenhe Medical University (demo)",
-                                       kind=FacilityKind.HOME, city="太原")
+        department, (doctor, _device), (pharmacist, pharmacist_device) = clinic(
+            key, department=("ph", "内分泌科", "Endocrinology"), doctor=("PHDR", "马建国", 12),
+            pharmacist=("PHPH", "孙丽"),
         )
-        department, _ = Department.objects.get_or_create(
-            facility=facility, code=f"e2e-ph-{key}"[:32],
-            defaults={"name_zh": "内分泌科", "name_en": "Endocrinology", "offers_online_visits": True},
-        )
-        doctor, _device = _staff(f"e2e.ph.dr.{key}", "马建国", Role.DOCTOR, f"E2E-PHDR-{key}")
-        practitioner = Practitioner.objects.filter(user=doctor).first()
-        if practitioner is None:
-            today = timezone.localdate()
-            practitioner = directory.register_practitioner(
-                user=doctor, facility=facility, profession="doctor", licence_no=f"PH{_digits(key, 'lic', 10)}",
-                title="chief", independent_practice_since=today.replace(year=today.year - 12),
-                departments=[department],
-            )
-        pharmacist, pharmacist_device = _staff(f"e2e.ph.ph.{key}", "孙丽", Role.PHARMACIST, f"E2E-PHPH-{key}")
-        if not ConsultationDay.objects.filter(practitioner=practitioner, date=timezone.localdate()).exists():
-            visits.start_consultation_day(actor=doctor, session=_fresh())
 
         name, birth = PATIENTS.get(key, PATIENTS["journey"])
         patient = _patient(key, "pharmacy", name, birth)

@@ -87,6 +87,39 @@ def _fresh() -> dict:
     return {SECOND_FACTOR_AT: timezone.now().isoformat()}
 
 
+def clinic(key: str, *, department: tuple[str, str, str], doctor: tuple[str, str, int],
+           pharmacist: tuple[str, str]) -> tuple[Department, tuple[User, TOTPDevice], tuple[User, TOTPDevice]]:
+    """A department of the home hospital, with a doctor who may consult online and has started today's
+    consultations, and a pharmacist: ``department`` = (code prefix, Chinese, English), ``doctor`` = (prefix,
+    name, years of practice), ``pharmacist`` = (prefix, name). Idempotent per ``key``."""
+    facility = (
+        Facility.objects.filter(kind=FacilityKind.HOME).first()
+        or Facility.objects.create(code="demo-home", name_zh="汾河医科大学第一医院（演示）",
+                                   name_en="First Hospital of Fenhe Medical University (demo)",
+                                   kind=FacilityKind.HOME, city="太原")
+    )
+    code, name_zh, name_en = department
+    dept, _ = Department.objects.get_or_create(
+        facility=facility, code=f"e2e-{code}-{key}"[:32],
+        defaults={"name_zh": name_zh, "name_en": name_en, "offers_online_visits": True},
+    )
+    prefix, name, years = doctor
+    doctor_user, doctor_device = _staff(f"e2e.{code}.dr.{key}", name, Role.DOCTOR, f"E2E-{prefix}-{key}")
+    practitioner = Practitioner.objects.filter(user=doctor_user).first()
+    if practitioner is None:
+        today = timezone.localdate()
+        practitioner = directory.register_practitioner(
+            user=doctor_user, facility=facility, profession="doctor",
+            licence_no=f"{prefix[:2]}{_digits(key, 'lic', 10)}", title="chief",
+            independent_practice_since=today.replace(year=today.year - years), departments=[dept],
+        )
+    prefix, name = pharmacist
+    pharmacist_user = _staff(f"e2e.{code}.ph.{key}", name, Role.PHARMACIST, f"E2E-{prefix}-{key}")
+    if not ConsultationDay.objects.filter(practitioner=practitioner, date=timezone.localdate()).exists():
+        visits.start_consultation_day(actor=doctor_user, session=_fresh())
+    return dept, (doctor_user, doctor_device), pharmacist_user
+
+
 class Command(BaseCommand):
     help = "Create (idempotently) a doctor, a pharmacist, a refill that is due and a visit to prescribe in; print JSON."
 
@@ -114,28 +147,10 @@ class Command(BaseCommand):
         nifedipine = Drug.objects.get(sku=NIFEDIPINE)
         controlled = Drug.objects.filter(control_class="narcotic", active=True).order_by("sku").first()
 
-        facility = (
-            Facility.objects.filter(kind=FacilityKind.HOME).first()
-            or Facility.objects.create(code="demo-home", name_zh="汾河医科大学第一医院（演示）",
-                                       name_en="First Hospital of Fenhe Medical University (demo)",
-                                       kind=FacilityKind.HOME, city="太原")
+        department, (doctor, doctor_device), (pharmacist, pharmacist_device) = clinic(
+            key, department=("rx", "心血管内科", "Cardiology"), doctor=("RX", "陈志远", 15),
+            pharmacist=("RXPH", "周敏"),
         )
-        department, _ = Department.objects.get_or_create(
-            facility=facility, code=f"e2e-rx-{key}"[:32],
-            defaults={"name_zh": "心血管内科", "name_en": "Cardiology", "offers_online_visits": True},
-        )
-        doctor, doctor_device = _staff(f"e2e.rx.dr.{key}", "陈志远", Role.DOCTOR, f"E2E-RX-{key}")
-        practitioner = Practitioner.objects.filter(user=doctor).first()
-        if practitioner is None:
-            today = timezone.localdate()
-            practitioner = directory.register_practitioner(
-                user=doctor, facility=facility, profession="doctor", licence_no=f"RX{_digits(key, 'lic', 10)}",
-                title="chief", independent_practice_since=today.replace(year=today.year - 15),
-                departments=[department],
-            )
-        pharmacist, pharmacist_device = _staff(f"e2e.rx.ph.{key}", "周敏", Role.PHARMACIST, f"E2E-RXPH-{key}")
-        if not ConsultationDay.objects.filter(practitioner=practitioner, date=timezone.localdate()).exists():
-            visits.start_consultation_day(actor=doctor, session=_fresh())
 
         refill_patient = _patient(key, "refill", "张秀英", date(1956, 4, 12))
         visit_patient = _patient(key, "visit", "刘国强", date(1962, 11, 3))
