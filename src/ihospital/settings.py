@@ -96,6 +96,7 @@ INSTALLED_APPS = [
     "ihospital.visits",
     "ihospital.prescriptions",
     "ihospital.pharmacy",
+    "ihospital.homecare",
     "ihospital.scheduling",
     "ihospital.web",
 ]
@@ -308,6 +309,35 @@ SF_MONTHLY_CARD = os.environ.get("SF_MONTHLY_CARD", "")
 SF_EXPRESS_TYPES = json.loads(os.environ.get("SF_EXPRESS_TYPES", "{}"))
 # The city the simulator's parcels leave from (default: Taiyuan, in the reader's language).
 COURIER_SIM_ORIGIN_CITY = os.environ.get("COURIER_SIM_ORIGIN_CITY", "")
+# Home nursing (issue 6, docs/homecare.md). Who may book: age for "elderly"; days since discharge for
+# "recently discharged"; days after birth for "mother and newborn". How far ahead, and within which hours.
+HOMECARE_ELDERLY_AGE = int(os.environ.get("HOMECARE_ELDERLY_AGE", 60))
+HOMECARE_DISCHARGE_DAYS = int(os.environ.get("HOMECARE_DISCHARGE_DAYS", 30))
+HOMECARE_POSTPARTUM_DAYS = int(os.environ.get("HOMECARE_POSTPARTUM_DAYS", 42))
+HOMECARE_BOOKING_DAYS = int(os.environ.get("HOMECARE_BOOKING_DAYS", 14))
+HOMECARE_DAY_START = os.environ.get("HOMECARE_DAY_START", "08:00")
+HOMECARE_DAY_END = os.environ.get("HOMECARE_DAY_END", "20:00")
+# The service area: kilometres from the hospital (HOMECARE_BASE_*), and the geocoder ("addressbook": built in,
+# the bundled address book with coordinates, no network).
+HOMECARE_BASE_LATITUDE = float(os.environ.get("HOMECARE_BASE_LATITUDE", 37.8570))
+HOMECARE_BASE_LONGITUDE = float(os.environ.get("HOMECARE_BASE_LONGITUDE", 112.5590))
+HOMECARE_SERVICE_RADIUS_KM = float(os.environ.get("HOMECARE_SERVICE_RADIUS_KM", 30))
+HOMECARE_GEOCODER = os.environ.get("HOMECARE_GEOCODER", "addressbook")
+# Dispatch: the travel-time matrix ("haversine": great-circle distance x detour at a speed), the optimiser's
+# time budget per proposal.
+HOMECARE_TRAVEL_MATRIX = os.environ.get("HOMECARE_TRAVEL_MATRIX", "haversine")
+HOMECARE_SPEED_KMH = float(os.environ.get("HOMECARE_SPEED_KMH", 25))
+HOMECARE_DETOUR = float(os.environ.get("HOMECARE_DETOUR", 1.3))
+HOMECARE_DISPATCH_SECONDS = float(os.environ.get("HOMECARE_DISPATCH_SECONDS", 3))
+# The visit: a check-in or check-out farther than this from the address is flagged for review (never refused);
+# a visit this many minutes past its expected end raises a check-on-nurse alert; the nurse keeps the chart this
+# many hours after checking out; an unacknowledged alarm is sent again every this many seconds.
+HOMECARE_CHECKIN_RADIUS_M = int(os.environ.get("HOMECARE_CHECKIN_RADIUS_M", 300))
+HOMECARE_OVERRUN_MINUTES = int(os.environ.get("HOMECARE_OVERRUN_MINUTES", 30))
+HOMECARE_CARE_ACCESS_HOURS = int(os.environ.get("HOMECARE_CARE_ACCESS_HOURS", 24))
+HOMECARE_ALARM_REPEAT_SECONDS = int(os.environ.get("HOMECARE_ALARM_REPEAT_SECONDS", 60))
+# The number security staff can call, shown beside the alarm when the network is gone.
+HOMECARE_SECURITY_PHONE = os.environ.get("HOMECARE_SECURITY_PHONE", "110")
 # Retention (years). Chart records at least 15 years, chat and audio/video of visits at least 3 years.
 # Nothing of a chart or a visit is deleted by the application; these tell the archive job what it may purge.
 RETENTION_RECORDS_YEARS = int(os.environ.get("RETENTION_RECORDS_YEARS", 15))

@@ -20,6 +20,7 @@ class Role(models.TextChoices):
     PHARMACIST = "pharmacist", _("Pharmacist")
     LAB_TECH = "lab_tech", _("Lab or imaging technician")
     DISPATCHER = "dispatcher", _("Dispatcher")
+    SECURITY = "security", _("Hospital security")
     ADMIN = "admin", _("Hospital administrator")
     AUDITOR = "auditor", _("Auditor")
 

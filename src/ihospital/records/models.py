@@ -35,6 +35,8 @@ class ChartEntry(models.Model):
 class EncounterMode(models.TextChoices):
     IN_PERSON = "in_person", _("in person")
     ONLINE = "online", _("online")
+    # An admission: started_at is the admission, ended_at the discharge (home nursing checks "recently discharged").
+    INPATIENT = "inpatient", _("inpatient stay")
 
 
 class Encounter(ChartEntry):
@@ -194,6 +196,7 @@ class CareSource(models.TextChoices):
     ORDER = "order", _("order")
     PRESCRIPTION = "prescription", _("prescription or refill")
     REFERRAL = "referral", _("referral")
+    HOME_VISIT = "home_visit", _("home nursing")
     MANUAL = "manual", _("granted by the hospital")
 
 
