@@ -31,6 +31,8 @@ urlpatterns = [
     path("payments/", include("ihospital.payments.urls")),
     # Medicine orders: the patients' and the pharmacists' pages, and the couriers' tracking callbacks.
     path("pharmacy/", include("ihospital.pharmacy.urls")),
+    # Home nursing: booking, assessment, dispatch, the nurse's visit, the security console.
+    path("homecare/", include("ihospital.homecare.urls")),
     # The public check behind the QR code on a prescription slip (no sign-in).
     path("rx/verify/<str:number>/", verify_prescription_slip, name="rx_verify"),
     path("", include("ihospital.web.urls")),
