@@ -3,6 +3,8 @@ review, blocks: urls_staff) and the nurse's phone and the security console (urls
 
 from django.urls import include, path
 
+app_name = "homecare"
+
 urlpatterns = [
     path("", include("ihospital.homecare.urls_patient")),
     path("", include("ihospital.homecare.urls_staff")),
