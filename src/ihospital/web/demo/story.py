@@ -46,6 +46,8 @@ from ihospital.records.models import Allergy, Condition, MedicationStatement
 from ihospital.scheduling import services as scheduling
 from ihospital.scheduling.models import AvailabilityRule, VisitMode
 
+from . import homecare as homecare_demo
+
 DEMO_PASSWORD = "Demo-2026-ihospital"
 
 
@@ -105,10 +107,12 @@ DEMO_STAFF = [
     StaffSpec("dr.he", "贺晓东", Role.DOCTOR, "doctor", "resident", 2, ("cardiology",)),
     StaffSpec("nurse.zhao", "赵秀兰", Role.NURSE, "nurse", "supervisor_nurse", 14, ("nursing",)),
     StaffSpec("nurse.liu", "刘婷", Role.NURSE, "nurse", "nurse", 2, ("nursing",)),
+    StaffSpec("nurse.ma", "马丽", Role.NURSE, "nurse", "nurse_practitioner", 8, ("nursing",)),
     StaffSpec("pharm.sun", "孙立平", Role.PHARMACIST, "pharmacist", "supervisor_pharmacist", 11, ("pharmacy",)),
     StaffSpec("lab.zhou", "周敏", Role.LAB_TECH, "technician", "supervisor_technician", 8, ("laboratory",)),
     StaffSpec("dispatch.wu", "吴刚", Role.DISPATCHER),
     StaffSpec("admin.zheng", "郑华", Role.ADMIN),
+    StaffSpec("sec.tian", "田勇", Role.SECURITY),
     StaffSpec("audit.qian", "钱文", Role.AUDITOR),
     StaffSpec("dr.chen", "陈志强", Role.DOCTOR, "doctor", "assoc_chief", 15, ("internal",), facility="partner"),
 ]
@@ -273,6 +277,7 @@ def load() -> list[Login]:
     formulary.load()
     _monthly_prescription(staff["dr.wang"], staff["pharm.sun"], li)
     _stock()
+    homecare_demo.load(staff=staff, elder=elder, daughter=daughter)
     _home_address(li, "家", "山西省", "太原市", "小店区", "长风街 18 号 3 单元 502 室", "030006", 37.8273, 112.5614)
 
     logins = [
@@ -287,8 +292,11 @@ def load() -> list[Login]:
         "dr.cao": "stomatology (the dentist of the seed); books online visits Mon-Sat",
         "dr.guo": "rehabilitation, cares for Li Fusheng",
         "dr.he": "2 years of practice: NOT allowed to practise online",
-        "nurse.zhao": "supervisor nurse, 14 years: may nurse at homes",
+        "nurse.zhao": "supervisor nurse, 14 years: home nursing; visits Li Fusheng today",
         "nurse.liu": "2 years, title nurse: NOT allowed at homes",
+        "nurse.ma": "nurse practitioner, 8 years: home nursing (maternal-infant, wound and ostomy)",
+        "sec.tian": "hospital security: the nurses' alarm console",
+        "dispatch.wu": "dispatcher: plans the home-nursing day",
         "dr.chen": "partner county hospital",
         "pharm.sun": "pharmacist: reviews prescriptions (审方)",
     }
