@@ -27,7 +27,7 @@ from ihospital.records.services import end_care, grant_care
 
 from . import realtime
 from .models import Assessment, Block, DeclineReason, NursingRequest, NursingService, RequestStatus, Risk
-from .selectors import active_block, practitioner_of, request_for
+from .selectors import _denied, active_block, practitioner_of, request_for
 
 
 def qualification_refusal(user: User, service: NursingService) -> str | None:
@@ -59,7 +59,8 @@ def _require_qualified(user: User, service: NursingService) -> None:
 def claim(*, actor: User, request_id: int) -> Assessment:
     req = NursingRequest.objects.select_related("service", "patient").filter(pk=request_id).first()
     if req is None or actor.role != Role.NURSE:
-        raise NotFound()
+        # Only nurses claim; anyone else (or a made-up id) gets the audited 404 of the selectors.
+        raise _denied(actor, "homecare.nursingrequest", request_id, req.patient_id if req else None)
     _require_qualified(actor, req.service)
     with transaction.atomic():
         transition(req, RequestStatus.ASSESSING, actor=actor, reason="claimed for assessment")

@@ -13,7 +13,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from ihospital.accounts.models import CONSENT_VERSIONS, ConsentKind, User
-from ihospital.accounts.selectors import patient_acted_for
+from ihospital.accounts.selectors import patients_acted_for
 from ihospital.accounts.services import give_consent
 from ihospital.accounts.validation import normalise_mobile
 from ihospital.core import audit
@@ -25,7 +25,7 @@ from ihospital.records.models import Document
 from . import eligibility, geocoding, realtime
 from .dispatch import release_visit
 from .models import PATIENT_CANCELLABLE, NursingRequest, NursingService, RequestStatus
-from .selectors import request_for
+from .selectors import _denied, request_for
 from .travel import metres
 
 
@@ -34,6 +34,7 @@ class Located:
     latitude: float
     longitude: float
     label: str
+    precision: str = ""  # the geocoder's (``geocoding.Place.precision``), or "pin"
 
 
 def _parse_time(value, field: str) -> time:
@@ -97,7 +98,7 @@ def locate(address: str, latitude=None, longitude=None) -> Located:
             lat = lng = 999.0
         if not (-90 <= lat <= 90 and -180 <= lng <= 180):
             raise DomainError("invalid_coordinates", _("These map coordinates are not valid."))
-        located = Located(lat, lng, gettext("map pin"))
+        located = Located(lat, lng, gettext("map pin"), "pin")
     else:
         try:
             place = geocoding.geocoder().geocode(address)
@@ -107,7 +108,7 @@ def locate(address: str, latitude=None, longitude=None) -> Located:
             raise DomainError("address_not_found", _(
                 "We could not find this address on the map precisely enough to send a nurse. Add the street or "
                 "the residential estate, or put a pin on the map."), fields={"address": address})
-        located = Located(place.latitude, place.longitude, place.label)
+        located = Located(place.latitude, place.longitude, place.label, place.precision)
     distance_km = metres(located.latitude, located.longitude, settings.HOMECARE_BASE_LATITUDE,
                          settings.HOMECARE_BASE_LONGITUDE) / 1000
     if distance_km > settings.HOMECARE_SERVICE_RADIUS_KM:
@@ -123,7 +124,10 @@ def request_visit(
     latitude=None, longitude=None, condition_note: str = "", document_ids: list[int] | None = None,
     follow_up_of: int | None = None,
 ) -> NursingRequest:
-    patient = patient_acted_for(actor, patient_id)
+    patient = patients_acted_for(actor).filter(pk=patient_id).first()
+    if patient is None:
+        # Booking for someone the actor may not act for: the same 404 as a made-up id, and audited.
+        raise _denied(actor, "accounts.patientprofile", patient_id, patient_id)
     service = NursingService.objects.filter(code=service_code or "").first()
     if service is None:
         raise NotFound("service_not_found", _("There is no such service."))

@@ -82,10 +82,12 @@ class AddressBook:
         address = _normal(text)
         if not address:
             return None
+        # Names that start with a prefix (山西省人民医院, 太原市中心医院) are looked for in the text as typed too.
+        typed = re.sub(r"\s+", " ", text.strip().lower())
         districts = {e.district for e in self.entries if e.level == "district" and _mentions(address, e)}
         best, best_key = None, None
         for entry in self.entries:
-            name = _mentions(address, entry)
+            name = _mentions(address, entry) or _mentions(typed, entry)
             if not name or (districts and entry.district not in districts):
                 continue
             key = (PRECISION_RANK.get(entry.level, 0), len(name))
