@@ -26,7 +26,16 @@ from ihospital.records.models import CareSource
 from ihospital.records.services import end_care, grant_care
 
 from . import realtime
-from .models import Assessment, Block, DeclineReason, NursingRequest, NursingService, RequestStatus, Risk
+from .models import (
+    Assessment,
+    Block,
+    DeclineReason,
+    NurseProfile,
+    NursingRequest,
+    NursingService,
+    RequestStatus,
+    Risk,
+)
 from .selectors import _denied, active_block, practitioner_of, request_for
 
 
@@ -42,9 +51,11 @@ def qualification_refusal(user: User, service: NursingService) -> str | None:
         return "title_too_low"
     if p.years_of_practice() < service.min_years:
         return "too_few_years"
-    profile = getattr(user, "home_nurse", None)
-    skills = profile.skill_set if profile else frozenset({"general"})
-    if not service.skills <= skills:
+    # Registered for home nursing: the hospital recorded the nurse's skills and start point (a ward nurse is not).
+    profile = NurseProfile.objects.filter(user=user).first()
+    if profile is None:
+        return "not_home_care"
+    if not service.skills <= profile.skill_set:
         return "skill_missing"
     return None
 
@@ -69,7 +80,11 @@ def claim(*, actor: User, request_id: int) -> Assessment:
             "nurse": actor, "claimed_at": timezone.now(), "risk": "", "home_suitable": None,
             "eligibility_confirmed": False, "consumables": [], "two_nurses": False, "notes": "", "accepted": None,
             "decline_reason": "", "decided_at": None})
-        grant_care(clinician=actor, patient=req.patient, source=CareSource.HOME_VISIT, source_id=f"assess:{req.pk}")
+        relation = grant_care(clinician=actor, patient=req.patient, source=CareSource.HOME_VISIT,
+                              source_id=f"assess:{req.pk}")
+        if relation.ends_at is not None:
+            # The same nurse claims again after releasing it: the relationship of the first claim was ended.
+            type(relation).objects.filter(pk=relation.pk).update(ends_at=None)
         audit.record(actor=actor, action=AuditAction.UPDATE, obj=req, patient_id=req.patient_id,
                      detail={"claimed": True})
         realtime.request_changed(req, assessors=True)
@@ -85,6 +100,15 @@ def release(*, actor: User, request_id: int, reason: str = "") -> NursingRequest
         end_care(clinician=actor, patient=req.patient, source=CareSource.HOME_VISIT, source_id=f"assess:{req.pk}")
         realtime.request_changed(req, assessors=True)
     return req
+
+
+def end_claim(req: NursingRequest, *, actor: User) -> None:
+    """The request was cancelled while being assessed: the chart closes to its assessor now (a decided request's
+    assessor keeps it until the decision window ends)."""
+    assessment = Assessment.objects.filter(request=req, decided_at__isnull=True).first()
+    if assessment is not None:
+        end_care(clinician=assessment.nurse, patient=req.patient, source=CareSource.HOME_VISIT,
+                 source_id=f"assess:{req.pk}", actor=actor)
 
 
 def _consumables(service: NursingService, chosen: list[dict] | None) -> tuple[list[dict], int]:
@@ -194,9 +218,12 @@ def block(*, actor: User, patient_id: int, reason: str) -> Block:
             pending = NursingRequest.objects.filter(patient=patient, status__in=[
                 RequestStatus.REQUESTED, RequestStatus.ASSESSING, RequestStatus.ACCEPTED, RequestStatus.SCHEDULED])
             for req in pending:
+                was_assessing = req.status == RequestStatus.ASSESSING
                 transition(req, RequestStatus.CANCELLED, actor=actor, reason="patient blocked",
                            status_reason=gettext("Cancelled by the hospital."))
                 release_visit(req, actor=actor)
+                if was_assessing:
+                    end_claim(req, actor=actor)
                 realtime.request_changed(req, assessors=True, dispatch=True)
     except IntegrityError:
         raise Conflict("already_blocked", _("This patient is already blocked.")) from None

@@ -23,6 +23,7 @@ from ihospital.core.transitions import transition
 from ihospital.records.models import Document
 
 from . import eligibility, geocoding, realtime
+from .assessing import end_claim
 from .dispatch import release_visit
 from .models import PATIENT_CANCELLABLE, NursingRequest, NursingService, RequestStatus
 from .selectors import _denied, request_for
@@ -179,10 +180,13 @@ def cancel(*, actor: User, request_id: int, reason: str) -> NursingRequest:
     if req.status not in PATIENT_CANCELLABLE:
         raise Conflict("too_late_to_cancel", _("The nurse is already on the way; please call the home nursing "
                                                "office to cancel."))
+    was_assessing = req.status == RequestStatus.ASSESSING
     with transaction.atomic():
         transition(req, RequestStatus.CANCELLED, actor=actor, reason=(reason or "")[:500],
                    status_reason=(reason or "")[:500])
         release_visit(req, actor=actor)
+        if was_assessing:
+            end_claim(req, actor=actor)
         audit.record(actor=actor, action=AuditAction.UPDATE, obj=req, patient_id=req.patient_id,
                      detail={"cancelled": True})
         realtime.request_changed(req, assessors=True, dispatch=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -22,8 +23,8 @@ from ihospital.core import audit
 from ihospital.core.errors import Conflict, DomainError, Forbidden, NotFound
 from ihospital.core.models import AuditAction
 from ihospital.core.transitions import transition
-from ihospital.records.models import CareSource
-from ihospital.records.services import end_care, grant_care
+from ihospital.records.models import CareRelationship, CareSource
+from ihospital.records.services import grant_care
 
 from . import realtime, routing, travel
 from .assessing import qualification_refusal
@@ -215,8 +216,7 @@ def _schedule(*, actor: User, req: NursingRequest, nurse: User, start: int, trav
         "nurse": nurse, "day": req.preferred_date, "planned_start": at(req.preferred_date, start),
         "planned_end": at(req.preferred_date, start + duration), "travel_seconds": travel_seconds, "plan": plan,
         "assigned_by": actor})
-    grant_care(clinician=nurse, patient=req.patient, source=CareSource.HOME_VISIT, source_id=f"visit:{req.pk}",
-               granted_by=actor, ends_at=access_ends(visit))
+    open_chart(nurse, visit, actor=actor)
     audit.record(actor=actor, action=AuditAction.UPDATE, obj=visit, patient_id=req.patient_id,
                  detail={"nurse": nurse.pk, "start": visit.planned_start.isoformat(),
                          "plan": plan.pk if plan else None})
@@ -302,8 +302,7 @@ def set_second_nurse(*, actor: User, request_id: int, nurse_id: int) -> NurseVis
         # The second nurse's own day must be clear too: their other visits are checked by _check_fits above.
         NurseVisit.objects.filter(pk=visit.pk).update(second_nurse=nurse)
         visit.second_nurse = nurse
-        grant_care(clinician=nurse, patient=visit.request.patient, source=CareSource.HOME_VISIT,
-                   source_id=f"visit:{request_id}", granted_by=actor, ends_at=access_ends(visit))
+        open_chart(nurse, visit, actor=actor)
         audit.record(actor=actor, action=AuditAction.UPDATE, obj=visit, patient_id=visit.request.patient_id,
                      detail={"second_nurse": nurse.pk})
         realtime.request_changed(visit.request, dispatch=True, nurses=(nurse.pk,))
@@ -328,6 +327,16 @@ def unassign(*, actor: User, request_id: int, reason: str = "") -> NursingReques
     return req
 
 
+def open_chart(nurse: User, visit: NurseVisit, *, actor: User) -> None:
+    """The visit's nurse reaches the chart until ``access_ends(visit)``. A relationship left from an earlier
+    assignment of the same visit (taken off the nurse, then given back) is reopened to that end."""
+    ends = access_ends(visit)
+    relation = grant_care(clinician=nurse, patient=visit.request.patient, source=CareSource.HOME_VISIT,
+                          source_id=f"visit:{visit.request_id}", granted_by=actor, ends_at=ends)
+    if relation.ends_at != ends:
+        CareRelationship.objects.filter(pk=relation.pk).update(ends_at=ends)
+
+
 def release_visit(req: NursingRequest, *, actor: User) -> None:
     """The request no longer has a planned visit: close the chart to its nurses, drop the plan row (nothing
     happened at the home yet; the audit log and the timeline keep who had been planned)."""
@@ -336,9 +345,16 @@ def release_visit(req: NursingRequest, *, actor: User) -> None:
         return
     if visit.checked_in_at is not None:
         raise Conflict("visit_started", _("The nurse has already checked in at this visit."))
+    now = timezone.now()
     for nurse_id in filter(None, (visit.nurse_id, visit.second_nurse_id)):
-        end_care(clinician=User(pk=nurse_id), patient=req.patient, source=CareSource.HOME_VISIT,
-                 source_id=f"visit:{req.pk}", actor=actor)
+        # The relationship was granted with its end (access_ends) already set, which end_care leaves alone:
+        # cut it to now here.
+        CareRelationship.objects.filter(
+            patient=req.patient, clinician_id=nurse_id, source=CareSource.HOME_VISIT, source_id=f"visit:{req.pk}",
+        ).filter(Q(ends_at__isnull=True) | Q(ends_at__gt=now)).update(ends_at=now)
+        audit.record(actor=actor, action=AuditAction.UPDATE, object_type="records.carerelationship",
+                     patient_id=req.patient_id, detail={"ended": CareSource.HOME_VISIT, "clinician": nurse_id,
+                                                        "at": now.isoformat()})
     audit.record(actor=actor, action=AuditAction.DELETE, obj=visit, patient_id=req.patient_id,
                  detail={"nurse": visit.nurse_id, "planned_start": visit.planned_start.isoformat()})
     nurses = tuple(filter(None, (visit.nurse_id, visit.second_nurse_id)))

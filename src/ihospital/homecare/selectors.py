@@ -91,7 +91,11 @@ def role_for_request(user: User, req: NursingRequest) -> str | None:
         assessment = getattr(req, "assessment", None)
         if assessment is not None and assessment.nurse_id == user.pk:
             decided = assessment.decided_at
-            if decided is None or timezone.now() <= decided + timedelta(hours=settings.HOMECARE_CARE_ACCESS_HOURS):
+            # Undecided: only while the claim holds (a released or cancelled request is no longer theirs).
+            if (decided is None and req.status == RequestStatus.ASSESSING) or (
+                decided is not None
+                and timezone.now() <= decided + timedelta(hours=settings.HOMECARE_CARE_ACCESS_HOURS)
+            ):
                 return "assessor"
         if is_supervisor(user) and (
             (visit is not None and visit.flagged) or Correction.objects.filter(record__visit__request=req).exists()
