@@ -11,10 +11,11 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402  (Django must be set
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from ihospital.homecare.sockets import websocket_urlpatterns as homecare_sockets  # noqa: E402
 from ihospital.prescriptions.routing import websocket_urlpatterns as prescription_sockets  # noqa: E402
 from ihospital.visits.routing import websocket_urlpatterns as visit_sockets  # noqa: E402
 
-websocket_urlpatterns = visit_sockets + prescription_sockets
+websocket_urlpatterns = visit_sockets + prescription_sockets + homecare_sockets
 
 application = ProtocolTypeRouter(
     {

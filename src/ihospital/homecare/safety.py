@@ -14,6 +14,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.core import signing
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -51,7 +52,9 @@ def nurse_of_token(token: str) -> User:
 
 
 def _current_visit(nurse: User, visit_id) -> NurseVisit | None:
-    visits = NurseVisit.objects.filter(nurse=nurse).select_related("request__patient__user", "request__service")
+    # The second nurse of a two-nurse visit is at the same home: their alarm carries the visit too.
+    visits = NurseVisit.objects.filter(Q(nurse=nurse) | Q(second_nurse=nurse)).select_related(
+        "request__patient__user", "request__service")
     if visit_id not in (None, ""):
         try:
             visit = visits.filter(pk=int(visit_id)).first()
