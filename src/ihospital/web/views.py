@@ -16,6 +16,8 @@ from ihospital.accounts import selectors as account_selectors
 from ihospital.accounts.acting import acting_patient
 from ihospital.accounts.models import CLINICAL_ROLES, ProxyStatus, Role
 from ihospital.core.audit import verify_chain
+from ihospital.homecare import selectors as homecare_selectors
+from ihospital.homecare.models import OPEN_REQUEST_STATUSES
 from ihospital.pharmacy import selectors as pharmacy_selectors
 from ihospital.pharmacy.models import OPEN_ORDER_STATUSES, OrderStatus
 from ihospital.prescriptions import selectors as rx_selectors
@@ -81,6 +83,8 @@ def home(request):
             "pending_requests": proxies.filter(status=ProxyStatus.PENDING).count(),
             "open_orders": pharmacy_selectors.orders_of_patient(user, acting.pk).filter(
                 status__in=OPEN_ORDER_STATUSES).count() if acting else 0,
+            "open_homecare": homecare_selectors.requests_of_patient(user, acting.pk).filter(
+                status__in=OPEN_REQUEST_STATUSES).count() if acting else 0,
         }
         return render(request, "web/home_patient.html", context)
     if user.role in CLINICAL_ROLES:
