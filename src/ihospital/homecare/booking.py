@@ -177,7 +177,9 @@ def request_visit(
 def cancel(*, actor: User, request_id: int, reason: str) -> NursingRequest:
     """The patient or a proxy cancels until the nurse sets out (after that, the office is called)."""
     req, role = request_for(actor, request_id, audit_read=False, roles=("patient",))
-    if req.status not in PATIENT_CANCELLABLE:
+    # Too late while the nurse is on the way or in the home; a request already over is refused by the transition
+    # ("it is completed"), not told that a nurse is coming.
+    if req.status not in PATIENT_CANCELLABLE and req.is_open:
         raise Conflict("too_late_to_cancel", _("The nurse is already on the way; please call the home nursing "
                                                "office to cancel."))
     was_assessing = req.status == RequestStatus.ASSESSING

@@ -48,7 +48,12 @@ def _validate(entry: dict, position: int) -> dict:
 def load(path: Path = DATA) -> tuple[int, int]:
     """(created, updated)."""
     entries = json.loads(Path(path).read_text(encoding="utf-8"))
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise CatalogueError("the file must hold a list of services (objects)")
     rows = [(e["code"], _validate(e, i)) for i, e in enumerate(entries, start=1)]
+    codes = [code for code, _values in rows]
+    if len(set(codes)) != len(codes):
+        raise CatalogueError(f"a code appears twice: {sorted({c for c in codes if codes.count(c) > 1})}")
     created = updated = 0
     with transaction.atomic():
         for position, (code, values) in enumerate(rows, start=1):

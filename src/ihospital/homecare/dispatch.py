@@ -360,3 +360,25 @@ def release_visit(req: NursingRequest, *, actor: User) -> None:
     nurses = tuple(filter(None, (visit.nurse_id, visit.second_nurse_id)))
     visit.delete()
     realtime.request_changed(req, dispatch=True, nurses=nurses)
+
+
+def cancel_by_hospital(*, actor: User, request_id: int, reason: str) -> NursingRequest:
+    """The home-nursing office cancels a visit the patient may no longer cancel online (the nurse has set out),
+    or one the hospital cannot make; up to the nurse's check-in. The reason is what the patient reads."""
+    _dispatcher(actor)
+    req = NursingRequest.objects.select_related("service", "patient").filter(pk=request_id).first()
+    # Requests still being assessed are not the dispatchers' (the same 404 as for a missing one).
+    if req is None or req.status in (RequestStatus.REQUESTED, RequestStatus.ASSESSING):
+        raise NotFound()
+    reason = (reason or "").strip()
+    if not reason:
+        raise DomainError("reason_required", _("Please record why the visit is cancelled."),
+                          fields={"reason": _("required")})
+    with transaction.atomic():
+        transition(req, RequestStatus.CANCELLED, actor=actor, reason=reason[:500], status_reason=reason[:500])
+        release_visit(req, actor=actor)
+        audit.record(actor=actor, action=AuditAction.UPDATE, obj=req, patient_id=req.patient_id,
+                     detail={"cancelled": "hospital"})
+        realtime.request_changed(req, assessors=True, dispatch=True)
+        realtime.tell(req, "cancelled", gettext("Home visit %(number)s cancelled") % {"number": req.number}, reason)
+    return req

@@ -325,3 +325,24 @@ def decide_correction(*, actor: User, correction_id: int, approve: bool, note: s
                      patient_id=record.visit.request.patient_id, detail={"approved": approve,
                                                                          "version": record.version})
     return row
+
+
+def turn_back(*, actor: User, visit_id: int, reason: str) -> NurseVisit:
+    """The nurse set out but cannot reach the home now (an emergency on the way, set out by mistake): the visit is
+    scheduled again, the dispatcher sees it on the board, and the patient is told."""
+    visit = _own_visit(actor, visit_id)
+    reason = (reason or "").strip()
+    if not reason:
+        raise DomainError("reason_required", _("Please say why you are turning back."),
+                          fields={"reason": _("required")})
+    req = visit.request
+    with transaction.atomic():
+        transition(req, RequestStatus.SCHEDULED, actor=actor, reason=reason[:500])
+        NurseVisit.objects.filter(pk=visit.pk).update(set_out_at=None)
+        audit.record(actor=actor, action=AuditAction.UPDATE, obj=visit, patient_id=req.patient_id,
+                     detail={"turned_back": True})
+        realtime.request_changed(req, dispatch=True, nurses=(visit.nurse_id,))
+        realtime.tell(req, "turned_back", gettext("Your nurse had to turn back"), gettext(
+            "Visit %(number)s will be arranged again; we will tell you the new time.") % {"number": req.number})
+    visit.refresh_from_db()
+    return visit

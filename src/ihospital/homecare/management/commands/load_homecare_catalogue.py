@@ -12,6 +12,6 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         try:
             created, updated = catalogue.load(options["file"] or catalogue.DATA)
-        except (catalogue.CatalogueError, ValueError, KeyError) as error:
+        except (catalogue.CatalogueError, OSError, ValueError, KeyError) as error:
             raise CommandError(f"nothing loaded: {error}") from error
         self.stdout.write(f"home-nursing catalogue: {created} created, {updated} updated")
