@@ -13,6 +13,7 @@ from ihospital.accounts.api import router as accounts_router
 from ihospital.accounts.auth import api_auth
 from ihospital.core.errors import DomainError
 from ihospital.directory.api import router as directory_router
+from ihospital.homecare.api import router as homecare_router
 from ihospital.payments.api import router as payments_router
 from ihospital.pharmacy.api import router as pharmacy_router
 from ihospital.prescriptions.api import router as prescriptions_router
@@ -78,3 +79,4 @@ api.add_router("/", visits_router)
 api.add_router("/", prescriptions_router)
 api.add_router("/", payments_router)
 api.add_router("/", pharmacy_router)
+api.add_router("/homecare/", homecare_router)
