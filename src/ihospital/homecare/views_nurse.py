@@ -184,7 +184,7 @@ class RecordForm(forms.Form):
         elif exc.code in ("invalid_follow_up", "service_not_found"):
             self.add_error("next_in_days" if exc.code == "invalid_follow_up" else "next_service", str(exc.message))
             target = "next"
-        if target is None or exc.code == "invalid_vitals":
+        if target is None:  # otherwise the page's error above says it, and the field is marked
             self.add_error(None, str(exc.message))
 
 
@@ -288,7 +288,7 @@ def evv_rows(visit: NurseVisit) -> list[tuple[str, str]]:
     nurses = visit.nurse.real_name + (f" + {visit.second_nurse.real_name}" if visit.second_nurse_id else "")
     return [
         (gettext("Service"), req.service.name),
-        (gettext("Recipient"), req.patient.real_name),
+        (gettext("Service recipient"), req.patient.real_name),
         (gettext("Date"), facts["date"]),
         (gettext("Place"), f"{req.address} ({req.latitude:.5f}, {req.longitude:.5f})"),
         (gettext("Nurse"), nurses),

@@ -94,6 +94,7 @@
       if (result.status === 201 || result.status === 200) {
         if (pending === sending) pending = null;
         state.id = result.data && result.data.alarm ? result.data.alarm.id : state.id;
+        ui.button.classList.remove("fired");  // ready to be held again (a second press updates the same alarm)
         if (state.phase !== "acknowledged" && state.phase !== "resolved") {
           show("sent", (result.data && result.data.message) || text("sent"),
                sending.has("latitude") ? text("located") : text("no_location"));
