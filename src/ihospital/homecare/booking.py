@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from uuid import uuid4
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -152,7 +153,8 @@ def request_visit(
     try:
         with transaction.atomic():
             req = NursingRequest.objects.create(
-                number=f"tmp-{timezone.now().timestamp()}-{actor.pk}", patient=patient, requested_by=actor,
+                # A unique placeholder that fits the column (24) until the row's id gives the real number.
+                number=f"tmp-{uuid4().hex[:20]}", patient=patient, requested_by=actor,
                 service=service, group=group, address=address.strip(), address_detail=(address_detail or "")[:100],
                 latitude=where.latitude, longitude=where.longitude, geocoded_as=where.label[:200],
                 contact_name=contact_name[:64], contact_phone=phone, preferred_date=day, window_start=start,
