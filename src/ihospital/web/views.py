@@ -8,6 +8,7 @@ from django.apps import apps
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
@@ -17,6 +18,7 @@ from ihospital.accounts.acting import acting_patient
 from ihospital.accounts.models import CLINICAL_ROLES, ProxyStatus, Role
 from ihospital.core.audit import verify_chain
 from ihospital.homecare import selectors as homecare_selectors
+from ihospital.homecare import staff_home
 from ihospital.homecare.models import OPEN_REQUEST_STATUSES
 from ihospital.pharmacy import selectors as pharmacy_selectors
 from ihospital.pharmacy.models import OPEN_ORDER_STATUSES, OrderStatus
@@ -98,12 +100,17 @@ def home(request):
             context["to_review"] = rx_selectors.review_worklist(user).count()
             context["to_dispense"] = pharmacy_selectors.dispensing_worklist(user).filter(
                 status=OrderStatus.PAID).count()
+        if user.role == Role.NURSE:
+            context["homecare"] = staff_home.nurse_summary(user, timezone.localdate())
         return render(request, "web/home_clinician.html", context)
     if user.role == Role.AUDITOR:
         return render(request, "web/home_auditor.html", {"events": selectors.latest_audit_events(user)})
     if user.role == Role.ADMIN:
         return render(request, "web/home_admin.html")
-    return render(request, "web/home_dispatcher.html")
+    if user.role == Role.SECURITY:
+        return render(request, "web/home_security.html", {"open_alarms": staff_home.open_alarm_count()})
+    return render(request, "web/home_dispatcher.html",
+                  {"homecare": staff_home.dispatcher_summary(timezone.localdate())})
 
 
 @login_required
