@@ -90,7 +90,8 @@ def booked(patient, *, code: str = "wound_dressing", group: str = "elderly", day
 
 def accepted(req, nurse, **kw):
     assessing.claim(actor=nurse, request_id=req.pk)
-    defaults = {"risk": "low", "home_suitable": True, "eligibility_confirmed": True, "notes": "医嘱已核对：王医生 11-20"}
+    defaults = {"risk": "low", "home_suitable": True, "eligibility_confirmed": True,
+                "notes": "医嘱已核对：王医生 11-20"}
     assessing.decide(actor=nurse, request_id=req.pk, accept=True, **(defaults | kw))
     req.refresh_from_db()
     return req
