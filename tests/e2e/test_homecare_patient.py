@@ -16,17 +16,21 @@ import json
 import re
 import urllib.request
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 LIVE = 15_000  # ms
 SHOTS = "/tmp/ihospital-homecare-{}.png"
 PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
        b"\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00\x00\x00\x00IEND\xaeB`\x82")
 REQUEST_URL = re.compile(r"/homecare/requests/(\d+)/$")
+PHONE = dict(viewport={"width": 375, "height": 740}, device_scale_factor=2, is_mobile=True, has_touch=True,
+             locale="zh-CN")
+# Where the phone says it is: 桃园社区, 1.3 km from the hospital.
+HERE = {"latitude": 37.8650, "longitude": 112.5520, "accuracy": 20}
 
 
-def seed(server, key: str) -> dict:
-    out = server.manage("e2e_homecare_patient_fixture", "--key", key).stdout
+def seed(server, key: str, *options: str) -> dict:
+    out = server.manage("e2e_homecare_patient_fixture", "--key", key, *options).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -144,3 +148,44 @@ def test_a_daughter_books_wound_dressing_for_her_father_and_sees_it_scheduled_li
     assert page.evaluate("window.ihospitalHcLive.events") >= 3
     assert_no_horizontal_scroll(page)
     page.screenshot(path=SHOTS.format("scheduled-elder"), full_page=True)
+
+
+def test_the_patient_books_at_his_phones_location_in_english(e2e_server, browser: Browser):
+    """"Use my location": the phone's position is the pin the booking keeps (no address-book lookup)."""
+    base = e2e_server.url
+    s = seed(e2e_server, "location", "--sessions")
+    context = browser.new_context(**PHONE, geolocation=HERE, permissions=["geolocation"])
+    try:
+        context.add_cookies([{"name": "sessionid", "value": s["patient"]["session"], "url": base}])
+        page = context.new_page()
+        page.set_default_timeout(LIVE)
+        page.goto(base + "/homecare/book/blood_draw/")
+        page.get_by_test_id("lang-en").click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("Book Blood draw at home")
+        expect(page.get_by_test_id("booking-for")).to_contain_text(s["patient"]["name"])
+
+        page.locator("input[name=address]").fill("太原市迎泽区某某巷 7 号")
+        page.get_by_test_id("use-my-location").click()
+        located = page.get_by_test_id("located")
+        expect(located).to_have_attribute("data-latitude", "37.86500")
+        expect(located).to_have_attribute("data-longitude", "112.55200")
+        expect(page.get_by_test_id("located-map")).to_contain_text("Nanhuamen Community")  # a known place nearby
+        # Typing another address drops the pin and its answer.
+        page.locator("input[name=address]").press_sequentially("8")
+        expect(page.locator("input[name=latitude]")).to_have_value("")
+        expect(page.get_by_test_id("located")).to_have_count(0)
+        page.get_by_test_id("use-my-location").click()
+        expect(page.get_by_test_id("located")).to_have_attribute("data-latitude", "37.86500")
+
+        page.locator("input[name=address_detail]").fill("1号楼1层")
+        page.locator("input[name=consent]").check()
+        assert_no_horizontal_scroll(page)
+        page.get_by_test_id("send-request").click()
+        expect(page).to_have_url(REQUEST_URL)
+        facts = page.get_by_test_id("request-facts")
+        expect(facts).to_contain_text("某某巷")
+        expect(facts).to_contain_text("map pin")
+        expect(page.get_by_test_id("request-status")).to_have_attribute("data-status", "requested")
+        page.screenshot(path=SHOTS.format("pinned-en"), full_page=True)
+    finally:
+        context.close()

@@ -158,17 +158,18 @@ def place_map(lat: float, lng: float) -> dict:
         # SVG coordinates as text: a localised number could have a decimal comma.
         return f"{50 + east / half_w * 50:.2f}", f"{40 - north / half_h * 40:.2f}", math.hypot(east, north)
 
+    base = (settings.HOMECARE_BASE_LATITUDE, settings.HOMECARE_BASE_LONGITUDE)
     places = []
     book = geocoding.geocoder()
     for entry in getattr(book, "entries", ()):
-        if entry.level == "district":
+        # Districts are too coarse to show; a place under the pin or under the hospital's mark would hide it.
+        if entry.level == "district" or math.hypot(*_offset_km(entry.latitude, entry.longitude, *base)) < 0.15:
             continue
         spot = box(entry.latitude, entry.longitude)
         if spot is not None and spot[2] > 0.05:
             places.append({"x": spot[0], "y": spot[1], "d": spot[2], "name": _place_name(entry.names),
                            "street": entry.level == "street"})
     places = sorted(places, key=lambda p: p["d"])[:MAP_PLACES]
-    base = (settings.HOMECARE_BASE_LATITUDE, settings.HOMECARE_BASE_LONGITUDE)
     hospital = box(*base)
     east, north = _offset_km(lat, lng, *base)
     return {"places": places,

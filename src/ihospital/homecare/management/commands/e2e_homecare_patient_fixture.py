@@ -6,8 +6,8 @@ Made through the services (catalogue loader, registration, the in-person encount
 invitation with consent, the discharge summary upload, practitioner registration, API tokens); the home-care
 nurse's profile (skills, start point, work phone) is back-office data, as the admin site enters it:
 
-- the father (``patient``) and the daughter (``relative``, password sign-in; ``--sessions`` also prints a
-  signed-in session);
+- the father (``patient``) and the daughter (``relative``), both with a password (``--sessions`` also prints
+  signed-in sessions);
 - a home-care nurse (主管护师, 12 years, wound and ostomy skills) and a dispatcher, each with an API token
   (second factor confirmed), so that a test can assess, accept and schedule the request *through the server*
   (``/api/homecare/...``), whose live events then reach the open pages;
@@ -59,7 +59,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--key", default="e2e", help="names this fixture; the same key gives the same data")
-        parser.add_argument("--sessions", action="store_true", help="also create a signed-in session for the relative")
+        parser.add_argument("--sessions", action="store_true",
+                            help="also create signed-in sessions for the relative and the patient")
 
     def handle(self, *args, key: str, sessions: bool, **options):
         if not settings.DEMO_ENABLED:
@@ -84,7 +85,7 @@ class Command(BaseCommand):
         out = {
             "password": PASSWORD,
             "patient": {"id": father.pk, "user_id": father.user_id, "name": father.real_name, "mrn": father.mrn,
-                        "age": father.age()},
+                        "age": father.age(), "login": father.user.phone},
             "relative": {"user_id": daughter.user_id, "name": daughter.real_name, "login": daughter.user.phone},
             "nurse": {"user_id": nurse.pk, "name": nurse.real_name, "title_zh": "主管护师",
                       "token": accounts.issue_api_token(user=nurse, otp_verified=True, name=f"e2e-{key}")},
@@ -97,6 +98,7 @@ class Command(BaseCommand):
         }
         if sessions:
             out["relative"]["session"] = RxFixture._session(daughter.user, None)
+            out["patient"]["session"] = RxFixture._session(father.user, None)
         self.stdout.write(json.dumps(out, ensure_ascii=False))
 
     # ---- the people ----------------------------------------------------------------------------------------------
