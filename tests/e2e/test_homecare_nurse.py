@@ -105,7 +105,13 @@ def test_route_visit_set_out_check_in_record_check_out(e2e_server, people):
     expect(nurse.get_by_test_id("sos-button")).to_be_in_viewport()
     wait_live(nurse)
     assert_no_horizontal_scroll(nurse)
+    # Elder mode (large type, big targets): still one column, the SOS bar still on screen.
+    nurse.get_by_test_id("elder-toggle").click()
+    expect(nurse.locator("html")).to_have_class(re.compile(r"\belder\b"))
+    expect(nurse.get_by_test_id("sos-button")).to_be_in_viewport()
+    assert_no_horizontal_scroll(nurse)
     nurse.screenshot(path=SHOTS.format("route"), full_page=True)
+    stop = nurse.get_by_test_id(f"stop-{visit['id']}")
     stop.click()
     expect(nurse).to_have_url(f"{base}/homecare/visits/{visit['id']}/")
 

@@ -134,6 +134,20 @@ def test_set_out_check_in_record_and_check_out_through_the_pages(visit, browser,
     assert visit.request.status == RequestStatus.COMPLETED and not visit.flagged
 
 
+def test_turning_back_needs_a_reason(visit, nurse, browser, django_capture_on_commit_callbacks):
+    visiting.set_out(actor=nurse, visit_id=visit.pk)
+    html = page(browser.get(f"/homecare/visits/{visit.pk}/"))
+    assert 'data-testid="turn-back"' in html
+    response = browser.post(f"/homecare/visits/{visit.pk}/turn-back/", {"reason": " "})
+    assert response.status_code == 400 and "Please say why you are turning back." in page(response)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = browser.post(f"/homecare/visits/{visit.pk}/turn-back/", {"reason": "路上遇到交通事故，需协助伤员"},
+                                follow=True)
+    assert "You turned back" in page(response) and 'data-testid="set-out"' in page(response)
+    visit.refresh_from_db()
+    assert visit.request.status == RequestStatus.SCHEDULED and visit.set_out_at is None
+
+
 def test_check_in_without_location_is_flagged_and_said(visit, nurse, browser):
     visiting.set_out(actor=nurse, visit_id=visit.pk)
     response = browser.post(f"/homecare/visits/{visit.pk}/check-in/", {"latitude": "", "longitude": ""},

@@ -146,7 +146,8 @@ def raise_overrun(*, visit_id: int) -> Alarm | None:
 
 def repeat(*, alarm_id: int) -> bool:
     with transaction.atomic():
-        alarm = Alarm.objects.select_for_update().select_related("nurse", "visit__request").filter(
+        # of=self: the visit is nullable (an outer join), and PostgreSQL cannot lock the nullable side of one.
+        alarm = Alarm.objects.select_for_update(of=("self",)).select_related("nurse", "visit__request").filter(
             pk=alarm_id, status=AlarmStatus.RAISED).first()
         if alarm is None:
             return False

@@ -10,6 +10,7 @@ urlpatterns = [
     path("route/", views_nurse.route, name="route"),
     path("visits/<int:visit_id>/", views_nurse.visit, name="visit"),
     path("visits/<int:visit_id>/set-out/", views_nurse.set_out, name="nurse_set_out"),
+    path("visits/<int:visit_id>/turn-back/", views_nurse.turn_back, name="nurse_turn_back"),
     path("visits/<int:visit_id>/check-in/", views_nurse.check_in, name="nurse_check_in"),
     path("visits/<int:visit_id>/record/", views_nurse.record, name="nurse_record"),
     path("visits/<int:visit_id>/check-out/", views_nurse.check_out, name="nurse_check_out"),

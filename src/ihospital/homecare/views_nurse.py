@@ -310,7 +310,8 @@ def flag_labels(visit: NurseVisit) -> list[str]:
     return labels
 
 
-def _visit_context(request, visit: NurseVisit, *, record_form=None, correction_form=None, error=None) -> dict:
+def _visit_context(request, visit: NurseVisit, *, record_form=None, correction_form=None, turn_back_form=None,
+                   error=None) -> dict:
     req = visit.request
     record = CareRecord.objects.filter(visit=visit).select_related("next_service").first()
     status = req.status
@@ -333,6 +334,7 @@ def _visit_context(request, visit: NurseVisit, *, record_form=None, correction_f
         "done": status == RequestStatus.COMPLETED,
         "page_error": error, "live": live_strings(), "max_photos": MAX_PHOTOS,
         "record_form": record_form or RecordForm(visit=visit, record=record),
+        "turn_back_form": turn_back_form or TurnBackForm(),
         "access_ends": selectors.access_ends(visit),
         **alarm_context(request, visit),
     }
@@ -410,6 +412,28 @@ def set_out(request, visit_id: int):
     except DomainError as exc:
         return _again(request, visit_id, exc)
     messages.success(request, gettext("On your way: the patient was told."))
+    return redirect(visit_url(visit_id))
+
+
+class TurnBackForm(forms.Form):
+    reason = forms.CharField(label=_("Why you are turning back"), required=False, max_length=500,
+                             widget=forms.Textarea(attrs={"rows": 2}))
+
+
+@require_POST
+@nurse_page
+def turn_back(request, visit_id: int):
+    form = TurnBackForm(request.POST)
+    form.is_valid()
+    try:
+        visiting.turn_back(actor=request.user, visit_id=visit_id, reason=form.cleaned_data.get("reason", ""))
+    except NotFound:
+        raise
+    except DomainError as exc:
+        if exc.code == "reason_required":
+            form.add_error("reason", str(exc.message))
+        return _again(request, visit_id, exc, turn_back_form=form)
+    messages.success(request, gettext("You turned back: the dispatcher and the patient were told."))
     return redirect(visit_url(visit_id))
 
 
