@@ -491,12 +491,15 @@ def test_a_home_care_nurses_home_links_assessment_route_and_for_supervisors_revi
         elder, nurse, practitioner_nurse, ward_nurse):
     f.booked(elder)
     html = page(client_for(nurse).get("/"))
+    assert 'data-testid="assess-tile"' in html and 'data-testid="route-tile"' in html
     assert 'href="/homecare/assess/"' in html and 'href="/homecare/route/"' in html
-    assert "1 request waiting for assessment" in html and 'href="/homecare/review/"' in html
+    assert "1 request waiting for assessment" in html
+    assert 'data-testid="review-visits-tile"' in html and 'href="/homecare/review/"' in html
     html = page(client_for(practitioner_nurse).get("/"))
-    assert 'href="/homecare/assess/"' in html and 'href="/homecare/review/"' not in html
+    assert 'data-testid="assess-tile"' in html and 'data-testid="review-visits-tile"' not in html
+    # A ward nurse (no home-care profile) gets no home-nursing tiles.
     html = page(client_for(ward_nurse).get("/"))
-    assert 'href="/homecare/assess/"' not in html
+    assert 'data-testid="assess-tile"' not in html and 'data-testid="route-tile"' not in html
 
 
 def test_the_admins_home_links_the_blocks(admin_user):
