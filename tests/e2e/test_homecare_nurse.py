@@ -242,3 +242,25 @@ def test_the_alarm_works_after_the_session_expired_and_reaches_the_console_live(
     expect(status).to_have_attribute("data-phase", "acknowledged", timeout=LIVE)
     expect(status.get_by_test_id("sos-ack")).to_contain_text(s["security"]["name"])
     nurse.screenshot(path=SHOTS.format("alarm-acknowledged"))
+
+
+def test_without_network_the_alarm_keeps_trying_and_shows_the_security_phone(e2e_server, people):
+    base = e2e_server.url
+    s = seed(e2e_server, "offline")
+    nurse = people(s["nurse"]["session"], position=near(s))
+    nurse.goto(base + "/homecare/route/")
+    sos = nurse.get_by_test_id("sos-button")
+    expect(sos).to_have_attribute("data-ready", "1")
+    nurse.context.set_offline(True)
+    touch(nurse, sos, hold_until="window.ihospitalAlarm.sends > 0")
+    status = nurse.get_by_test_id("sos-status")
+    expect(status).to_have_attribute("data-phase", "retrying")
+    expect(status.get_by_test_id("sos-phone")).to_be_visible()
+    expect(status.get_by_test_id("sos-phone")).to_have_attribute("href", f"tel:{s['security_phone']}")
+    nurse.wait_for_function("window.ihospitalAlarm.sends >= 2")  # tried again (every 3 s)
+    nurse.context.set_offline(False)
+    expect(status).to_have_attribute("data-phase", "sent")
+    # One alarm, whatever the number of attempts: security's console lists exactly one card for this nurse.
+    console = people(s["security"]["session"], phone=False)
+    console.goto(base + "/homecare/security/")
+    expect(console.locator("[data-alarm-id]").filter(has_text=s["nurse"]["name"])).to_have_count(1)

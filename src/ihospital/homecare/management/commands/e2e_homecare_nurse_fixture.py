@@ -39,6 +39,8 @@ from ... import assessing, booking, catalogue, dispatch
 from ...models import NurseProfile, NurseVisit, NursingRequest, NursingService, RequestStatus, Shift
 
 SERVICE = "wound_dressing"
+# Each key's nurse has a name of her own, so that a console showing several keys' alarms tells them apart.
+NURSES = {"journey": "李红梅", "alarm": "王秀英", "noloc": "刘静", "offline": "陈玉兰"}
 ADDRESS = "太原市迎泽区双塔寺社区"
 ADDRESS_DETAIL = "5号楼1单元302室"
 
@@ -66,8 +68,8 @@ class Command(BaseCommand):
 
         department = self._department()
         doctor = self._clinician(key, "dr", "陈立新", Role.DOCTOR, "doctor", Title.CHIEF, 18, department)[0]
-        nurse, nurse_device = self._clinician(key, "nu", "李红梅", Role.NURSE, "nurse", Title.SUPERVISOR_NURSE, 12,
-                                              department)
+        nurse, nurse_device = self._clinician(key, "nu", NURSES.get(key, "李红梅"), Role.NURSE, "nurse",
+                                              Title.SUPERVISOR_NURSE, 12, department)
         profile = self._nurse_profile(key, nurse)
         guard, guard_device = _staff(f"e2e.hcn.sec.{key}", "周保国", Role.SECURITY, f"E2E-HCNSEC-{key}")
         dispatcher = _staff(f"e2e.hcn.disp.{key}", "孙晓燕", Role.DISPATCHER, f"E2E-HCNDS-{key}")[0]
