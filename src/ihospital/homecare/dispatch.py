@@ -337,6 +337,20 @@ def open_chart(nurse: User, visit: NurseVisit, *, actor: User) -> None:
         CareRelationship.objects.filter(pk=relation.pk).update(ends_at=ends)
 
 
+def close_chart(visit: NurseVisit, *, at, actor: User) -> None:
+    """The visit's nurses reach the chart until ``at`` and no longer. The relationship was granted with its end
+    (``access_ends``) already set, which ``records.services.end_care`` leaves alone, so it is cut here."""
+    req = visit.request
+    for nurse_id in filter(None, (visit.nurse_id, visit.second_nurse_id)):
+        CareRelationship.objects.filter(
+            patient_id=req.patient_id, clinician_id=nurse_id, source=CareSource.HOME_VISIT,
+            source_id=f"visit:{req.pk}",
+        ).filter(Q(ends_at__isnull=True) | Q(ends_at__gt=at)).update(ends_at=at)
+        audit.record(actor=actor, action=AuditAction.UPDATE, object_type="records.carerelationship",
+                     patient_id=req.patient_id, detail={"ended": CareSource.HOME_VISIT, "clinician": nurse_id,
+                                                        "at": at.isoformat()})
+
+
 def release_visit(req: NursingRequest, *, actor: User) -> None:
     """The request no longer has a planned visit: close the chart to its nurses, drop the plan row (nothing
     happened at the home yet; the audit log and the timeline keep who had been planned)."""
@@ -345,16 +359,7 @@ def release_visit(req: NursingRequest, *, actor: User) -> None:
         return
     if visit.checked_in_at is not None:
         raise Conflict("visit_started", _("The nurse has already checked in at this visit."))
-    now = timezone.now()
-    for nurse_id in filter(None, (visit.nurse_id, visit.second_nurse_id)):
-        # The relationship was granted with its end (access_ends) already set, which end_care leaves alone:
-        # cut it to now here.
-        CareRelationship.objects.filter(
-            patient=req.patient, clinician_id=nurse_id, source=CareSource.HOME_VISIT, source_id=f"visit:{req.pk}",
-        ).filter(Q(ends_at__isnull=True) | Q(ends_at__gt=now)).update(ends_at=now)
-        audit.record(actor=actor, action=AuditAction.UPDATE, object_type="records.carerelationship",
-                     patient_id=req.patient_id, detail={"ended": CareSource.HOME_VISIT, "clinician": nurse_id,
-                                                        "at": now.isoformat()})
+    close_chart(visit, at=timezone.now(), actor=actor)
     audit.record(actor=actor, action=AuditAction.DELETE, obj=visit, patient_id=req.patient_id,
                  detail={"nurse": visit.nurse_id, "planned_start": visit.planned_start.isoformat()})
     nurses = tuple(filter(None, (visit.nurse_id, visit.second_nurse_id)))

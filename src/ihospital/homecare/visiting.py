@@ -21,10 +21,10 @@ from ihospital.core import audit
 from ihospital.core.errors import Conflict, DomainError, NotFound
 from ihospital.core.models import AuditAction
 from ihospital.core.transitions import transition
-from ihospital.records.models import CareSource, Document
-from ihospital.records.services import end_care
+from ihospital.records.models import Document
 
 from . import realtime, tasks
+from .dispatch import close_chart
 from .models import CareRecord, Correction, CorrectionStatus, NurseVisit, NursingService, RequestStatus
 from .selectors import is_supervisor, visit_for
 from .travel import metres
@@ -208,10 +208,8 @@ def check_out(*, actor: User, visit_id: int, latitude=None, longitude=None, accu
         visit.check_out_accuracy_m, visit.check_out_distance_m = acc, distance
         visit.save(update_fields=["checked_out_at", "check_out_latitude", "check_out_longitude",
                                   "check_out_accuracy_m", "check_out_distance_m", "flagged", "flag_reasons"])
-        for nurse_id in filter(None, (visit.nurse_id, visit.second_nurse_id)):
-            end_care(clinician=User(pk=nurse_id), patient=req.patient, source=CareSource.HOME_VISIT,
-                     source_id=f"visit:{req.pk}", actor=actor,
-                     at=now + timedelta(hours=settings.HOMECARE_CARE_ACCESS_HOURS))
+        # The nurses keep the chart for the access window after check-out, no longer.
+        close_chart(visit, at=now + timedelta(hours=settings.HOMECARE_CARE_ACCESS_HOURS), actor=actor)
         audit.record(actor=actor, action=AuditAction.UPDATE, obj=visit, patient_id=req.patient_id,
                      detail={"check_out": now.isoformat(), "distance_m": distance, "flagged": visit.flagged,
                              "evv": evv(visit)})
