@@ -196,6 +196,18 @@ def test_pinned_visit_goes_to_its_nurse_even_when_another_is_nearer():
     assert [s.job for s in plan.routes["near"]] == ["k"]
 
 
+def test_greedy_keeps_a_pinned_visit_reachable():
+    # The only nurse has a visit pinned at 10:00 at home base; an earlier free visit 45 minutes' drive away
+    # would make her late for it, so greedy must leave the free one out rather than break the pinned one.
+    far = Point(TAIYUAN.lat + 0.2, TAIYUAN.lng)
+    problem = Problem(nurses=(nurse("a"),),
+                      jobs=(job("pinned", (10 * H, 10 * H), pinned="a"), job("free", (9 * H, 10 * H), at=far)))
+    plan = greedy(problem, matrix=Haversine())
+    assert [s.job for s in plan.routes["a"]] == ["pinned"]
+    assert plan.unassigned == {"free": NO_FEASIBLE_TIME}
+    assert check(problem, plan, matrix=Haversine()) == []
+
+
 # -- solve against greedy --------------------------------------------------------------------------------------
 
 def medium(seed: int = 5) -> Problem:

@@ -207,7 +207,7 @@ def block(*, actor: User, patient_id: int, reason: str) -> Block:
     if patient is None:
         raise NotFound()
     reason = (reason or "").strip()
-    if len(reason) < 5:
+    if len(reason) < 2:
         raise DomainError("reason_required", _("Please record what happened."), fields={"reason": _("required")})
     from .dispatch import release_visit
 

@@ -279,7 +279,7 @@ def request_correction(*, actor: User, visit_id: int, reason: str, **changes) ->
     record = CareRecord.objects.filter(visit=visit).first()
     if record is None or visit.request.status != RequestStatus.COMPLETED:
         raise Conflict("record_open", _("The record can still be edited directly until check-out."))
-    if len((reason or "").strip()) < 5:
+    if len((reason or "").strip()) < 2:
         raise DomainError("reason_required", _("Please give the reason for the correction."))
     unknown = set(changes) - {"vitals", "procedure_notes", "consumables_used", "next_service_code", "next_in_days",
                               "next_note"}

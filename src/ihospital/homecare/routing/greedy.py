@@ -24,6 +24,10 @@ def assign(problem: Problem, legs: Legs) -> tuple[dict[str, list[Job]], dict[str
     free = {n.key: n.shift_start for n in problem.nurses}
     orders: dict[str, list[Job]] = {n.key: [] for n in problem.nurses}
     unassigned: dict[str, str] = {}
+    # Visits already pinned to a nurse are fixed points of her day (as on a dispatcher's board): a new visit is
+    # hers only if she can still reach her next pinned visit in time after it.
+    pinned = {n.key: sorted((j for j in problem.jobs if j.nurse == n.key), key=lambda j: (j.window_start, j.key))
+              for n in problem.nurses}
     for job in sorted(problem.jobs, key=lambda j: (j.window_start, j.window_end, j.key)):
         there = legs.job_place[job.key]
         able = [n for n in problem.nurses if qualified(n, job)]
@@ -32,12 +36,18 @@ def assign(problem: Problem, legs: Legs) -> tuple[dict[str, list[Job]], dict[str
             travel = legs(place[nurse.key], there)
             start = max(free[nurse.key] + travel, job.window_start)
             home = start + job.duration + legs(there, legs.nurse_place[nurse.key])
+            upcoming = next((p for p in pinned[nurse.key] if p is not job), None)
+            if upcoming is not None and start + job.duration + legs(there, legs.job_place[upcoming.key]) > \
+                    upcoming.window_start:
+                continue
             if start <= job.window_end and home <= nurse.shift_end:
                 best = min(best or (travel, start, nurse.key), (travel, start, nurse.key))
         if best is None:
             unassigned[job.key] = NO_FEASIBLE_TIME if able else NO_QUALIFIED_NURSE
             continue
         _, start, key = best
+        if job in pinned[key]:
+            pinned[key].remove(job)
         orders[key].append(job)
         place[key], free[key] = there, start + job.duration
     return orders, unassigned
