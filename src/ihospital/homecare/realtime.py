@@ -9,11 +9,8 @@ carries the nurse, the place and the service (and its read is audited when the c
 
 from __future__ import annotations
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
-from django.db import transaction
-
 from ihospital.accounts.selectors import patient_and_relatives
+from ihospital.core import live
 from ihospital.notifications.services import notify
 
 ASSESS = "hc.assess"
@@ -29,14 +26,6 @@ def nurse_group(user_id: int) -> str:
     return f"hc.nurse.{user_id}"
 
 
-def _send(groups: list[str], event: dict) -> None:
-    layer = get_channel_layer()
-    if layer is None:
-        return
-    for group in groups:
-        async_to_sync(layer.group_send)(group, event)
-
-
 def request_changed(req, *, assessors: bool = False, dispatch: bool = False, nurses: tuple[int, ...] = ()) -> None:
     groups = [patient_group(req.patient_id), *(nurse_group(n) for n in nurses if n)]
     if assessors:
@@ -44,12 +33,12 @@ def request_changed(req, *, assessors: bool = False, dispatch: bool = False, nur
     if dispatch:
         groups.append(DISPATCH)
     event = {"type": "hc.changed", "what": "request", "id": req.pk, "status": req.status}
-    transaction.on_commit(lambda: _send(groups, event))
+    live.send_on_commit(groups, event)
 
 
 def alarm_event(alarm, payload: dict) -> None:
     event = {"type": "hc.alarm", **payload}
-    transaction.on_commit(lambda: _send([SECURITY, DISPATCH], event))
+    live.send_on_commit([SECURITY, DISPATCH], event)
 
 
 def tell(req, kind: str, title: str, body: str = "") -> None:

@@ -8,12 +8,9 @@ the page then re-reads its list over HTTP through its scoped selector, so no hea
 
 from __future__ import annotations
 
-from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
-
 from ihospital.accounts.models import Role
 from ihospital.accounts.selectors import patients_acted_for
-from ihospital.visits.consumers import CLOSE_UNAUTHENTICATED, refuse, socket_user_ok
+from ihospital.core.live import GroupsConsumer
 
 from . import realtime
 from .selectors import practitioner_of
@@ -31,24 +28,9 @@ def groups_for(user) -> list[str]:
     return []
 
 
-class LiveConsumer(AsyncJsonWebsocketConsumer):
-    async def connect(self):
-        if not socket_user_ok(self.scope):
-            await refuse(self, CLOSE_UNAUTHENTICATED)
-            return
-        self.joined = await database_sync_to_async(groups_for)(self.scope["user"])
-        for group in self.joined:
-            await self.channel_layer.group_add(group, self.channel_name)
-        await self.accept()
-        await self.send_json({"type": "hello", "groups": len(self.joined)})
-
-    async def disconnect(self, code):
-        for group in getattr(self, "joined", []):
-            await self.channel_layer.group_discard(group, self.channel_name)
-
-    async def receive_json(self, content, **kwargs):
-        if isinstance(content, dict) and content.get("type") == "ping":
-            await self.send_json({"type": "pong"})
+class LiveConsumer(GroupsConsumer):
+    def groups_for(self, user) -> list[str]:
+        return groups_for(user)
 
     async def rx_changed(self, event):
         await self.send_json({"type": "changed", "what": event["what"], "id": event["id"], "status": event["status"]})

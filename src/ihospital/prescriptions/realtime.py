@@ -8,9 +8,7 @@ prescriptions and refills), ``rx.dept.<department_id>`` (a department's refill w
 
 from __future__ import annotations
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
-from django.db import transaction
+from ihospital.core import live
 
 PHARMACY = "rx.pharmacy"
 
@@ -27,14 +25,6 @@ def patient_group(patient_id: int) -> str:
     return f"rx.patient.{patient_id}"
 
 
-def _send(groups: list[str], event: dict) -> None:
-    layer = get_channel_layer()
-    if layer is None:
-        return
-    for group in groups:
-        async_to_sync(layer.group_send)(group, event)
-
-
 def changed(*, what: str, obj_id: int, status: str, patient_id: int, doctor_user_id: int | None = None,
             department_id: int | None = None, pharmacy: bool = False) -> None:
     groups = [patient_group(patient_id)]
@@ -45,7 +35,7 @@ def changed(*, what: str, obj_id: int, status: str, patient_id: int, doctor_user
     if pharmacy:
         groups.append(PHARMACY)
     event = {"type": "rx.changed", "what": what, "id": obj_id, "status": status}
-    transaction.on_commit(lambda: _send(groups, event))
+    live.send_on_commit(groups, event)
 
 
 def prescription_changed(rx, *, pharmacy: bool = True) -> None:

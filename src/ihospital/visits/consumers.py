@@ -25,30 +25,10 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
 from ihospital.core.errors import DomainError
+from ihospital.core.live import CLOSE_NOT_FOUND, CLOSE_UNAUTHENTICATED, refuse, socket_user_ok
 
 from . import chat, realtime, selectors
 from .models import ReadMark, Visit
-
-CLOSE_UNAUTHENTICATED = 4401
-CLOSE_NOT_FOUND = 4404
-
-
-def socket_user_ok(scope) -> bool:
-    """Signed in, and for staff, signed in with the second factor (django-otp keeps the device in the session)."""
-    user = scope.get("user")
-    if user is None or not user.is_authenticated:
-        return False
-    if user.needs_second_factor:
-        session = scope.get("session")
-        return bool(session and session.get("otp_device_id"))
-    return True
-
-
-async def refuse(consumer, code: int) -> None:
-    """Close with ``code`` where the browser can read it. A close sent before the handshake is accepted becomes an
-    HTTP 403 answer (the client sees 1006 and would keep retrying), so accept first, then close at once."""
-    await consumer.accept()
-    await consumer.close(code=code)
 
 
 class VisitConsumer(AsyncJsonWebsocketConsumer):
