@@ -154,6 +154,12 @@ class HomeFacilityFactory(FacilityFactory):
     name_en = "Home Hospital"
     level = "三级甲等"
 
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        # There is one home hospital (a unique index): reuse the one a fixture command or the demo made.
+        existing = model_class.objects.filter(kind=FacilityKind.HOME).first()
+        return existing or super()._create(model_class, *args, **kwargs)
+
 
 class DepartmentFactory(DjangoModelFactory):
     class Meta:

@@ -1,6 +1,6 @@
 """The dispatcher's day board in a real browser against the real ASGI server (desktop).
 
-Tomorrow: three requests accepted and waiting (one PICC line care that only one of the two nurses on shift is
+In three days: three requests accepted and waiting (one PICC line care that only one of the two nurses on shift is
 qualified for). The dispatcher opens the board: three grey pins on the map, no timeline blocks. "Propose" → the
 proposal lists each nurse's stops and the travel against nearest-nurse; "Accept" → the timeline and the map show the
 visits, the PICC visit with the qualified nurse. A second dispatcher, on another screen, takes a visit off its nurse:
@@ -30,19 +30,23 @@ from ihospital.prescriptions.management.commands.e2e_prescription_fixture import
 from tests.factories import TOTPDeviceFactory
 from tests.homecare import factories as f
 
+from datetime import timedelta
+from django.utils import timezone
+
 f.load_catalogue()
+# A day of this journey's own: other journeys on the same server book for today and tomorrow.
+day = timezone.localdate() + timedelta(days=3)
 assessor = f.home_nurse()
 picc_nurse = f.home_nurse(title=Title.SUPERVISOR_NURSE, skills=("picc", "wound_ostomy"))
 wound_nurse = f.home_nurse(title=Title.NURSE_PRACTITIONER, skills=("wound_ostomy",), base=(37.8650, 112.5520))
 requests = [
-    f.accepted(f.booked(f.eligible_patient(), code=code, window=window, address=address), assessor)
+    f.accepted(f.booked(f.eligible_patient(), code=code, window=window, address=address, day=day), assessor)
     for code, window, address in (
         ("picc_care", ("09:00", "11:00"), "太原市迎泽区双塔寺社区5号楼"),
         ("wound_dressing", ("09:00", "12:00"), "太原市迎泽区桃园社区2号楼"),
         ("ostomy_care", ("13:00", "15:00"), "太原市迎泽区老军营小区1号楼"),
     )
 ]
-day = requests[0].preferred_date
 dispatchers = [f.dispatcher() for _ in range(2)]
 for nurse in (picc_nurse, wound_nurse):
     f.shift(nurse, day, "08:00", "17:00", by=dispatchers[0])

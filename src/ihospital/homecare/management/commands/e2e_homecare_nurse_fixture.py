@@ -21,22 +21,22 @@ shortcuts are allowed (never in production): it prints sessions.
 from __future__ import annotations
 
 import json
-from datetime import date, time, timedelta
+from datetime import time, timedelta
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 from django.utils import timezone
 
 from ihospital.accounts.models import PatientProfile, Role, User
-from ihospital.directory import services as directory
-from ihospital.directory.models import Department, Facility, FacilityKind, Practitioner, Title
-from ihospital.prescriptions.management.commands.e2e_prescription_fixture import PASSWORD, _digits, _patient, _staff
+from ihospital.directory.models import Department, Title
+from ihospital.prescriptions.management.commands.e2e_prescription_fixture import PASSWORD, _patient, _staff
 from ihospital.prescriptions.management.commands.e2e_prescription_fixture import Command as RxFixture
 from ihospital.records import services as records
 from ihospital.records.models import Encounter
 
-from ... import assessing, booking, catalogue, dispatch
-from ...models import NurseProfile, NurseVisit, NursingRequest, NursingService, RequestStatus, Shift
+from ... import assessing, booking, dispatch
+from ...models import NurseVisit, NursingRequest, RequestStatus, Shift
+from .. import e2e
 
 SERVICE = "wound_dressing"
 # Each key's nurse has a name of her own, so that a console showing several keys' alarms tells them apart.
@@ -44,10 +44,6 @@ NURSES = {"journey": "李红梅", "alarm": "王秀英", "noloc": "刘静", "offl
 ADDRESS = "太原市迎泽区双塔寺社区"
 ADDRESS_DETAIL = "5号楼1单元302室"
 
-
-def _years_ago(years: int, month: int = 1, day: int = 1) -> date:
-    today = timezone.localdate()
-    return date(today.year - years, month, day)
 
 
 class Command(BaseCommand):
@@ -59,21 +55,18 @@ class Command(BaseCommand):
                             help="also create signed-in sessions (second factor verified) for the nurse and security")
 
     def handle(self, *args, key: str, sessions: bool, **options):
-        if not settings.DEMO_ENABLED:
-            raise CommandError("Demo and test fixtures are disabled in production (IHOSPITAL_DEPLOYMENT=production).")
-        if not key.replace("-", "").replace("_", "").isalnum() or len(key) > 16:
-            raise CommandError("--key: letters, digits, - and _ only, at most 16 characters")
-        if not NursingService.objects.exists():
-            catalogue.load()
+        e2e.start(key)
 
-        department = self._department()
-        doctor = self._clinician(key, "dr", "陈立新", Role.DOCTOR, "doctor", Title.CHIEF, 18, department)[0]
-        nurse, nurse_device = self._clinician(key, "nu", NURSES.get(key, "李红梅"), Role.NURSE, "nurse",
-                                              Title.SUPERVISOR_NURSE, 12, department)
-        profile = self._nurse_profile(key, nurse)
+        department = e2e.department("e2e-hc-nursing", "护理部（居家护理）", "Nursing (home care)")
+        doctor = e2e.clinician(key, scope="hcn", prefix="dr", name="陈立新", role=Role.DOCTOR, profession="doctor",
+                               title=Title.CHIEF, years=18, dept=department)[0]
+        nurse, nurse_device = e2e.clinician(key, scope="hcn", prefix="nu", name=NURSES.get(key, "李红梅"),
+                                            role=Role.NURSE, profession="nurse", title=Title.SUPERVISOR_NURSE,
+                                            years=12, dept=department)
+        profile = e2e.nurse_profile(key, nurse, skills=["wound_ostomy"])
         guard, guard_device = _staff(f"e2e.hcn.sec.{key}", "周保国", Role.SECURITY, f"E2E-HCNSEC-{key}")
         dispatcher = _staff(f"e2e.hcn.disp.{key}", "孙晓燕", Role.DISPATCHER, f"E2E-HCNDS-{key}")[0]
-        patient = _patient(key, "homecare-nurse", "赵桂兰", _years_ago(72, 5, 18))
+        patient = _patient(key, "homecare-nurse", "赵桂兰", e2e.years_ago(72, 5, 18))
         self._record_here(doctor, patient, department)
         visit = self._visit_today(patient, nurse, dispatcher)
         req = visit.request
@@ -95,38 +88,6 @@ class Command(BaseCommand):
         self.stdout.write(json.dumps(out, ensure_ascii=False))
 
     # ---- the people --------------------------------------------------------------------------------------------
-
-    @staticmethod
-    def _department() -> Department:
-        facility = (
-            Facility.objects.filter(kind=FacilityKind.HOME).first()
-            or Facility.objects.create(code="demo-home", name_zh="汾河医科大学第一医院（演示）",
-                                       name_en="First Hospital of Fenhe Medical University (demo)",
-                                       kind=FacilityKind.HOME, city="太原")
-        )
-        department, _created = Department.objects.get_or_create(
-            facility=facility, code="e2e-hc-nursing",
-            defaults={"name_zh": "护理部（居家护理）", "name_en": "Nursing (home care)"})
-        return department
-
-    @staticmethod
-    def _clinician(key: str, prefix: str, name: str, role: str, profession: str, title: str, years: int,
-                   department: Department):
-        user, device = _staff(f"e2e.hcn.{prefix}.{key}", name, role, f"E2E-HCN{prefix.upper()}-{key}")
-        if not Practitioner.objects.filter(user=user).exists():
-            directory.register_practitioner(
-                user=user, facility=department.facility, profession=profession,
-                licence_no=f"HN{prefix.upper()}{_digits(key, prefix, 10)}", title=title,
-                independent_practice_since=_years_ago(years), departments=[department])
-        return user, device
-
-    @staticmethod
-    def _nurse_profile(key: str, nurse: User) -> NurseProfile:
-        profile, _created = NurseProfile.objects.get_or_create(user=nurse, defaults={
-            "skills": ["wound_ostomy"], "base_label": "医院护理部",
-            "base_latitude": settings.HOMECARE_BASE_LATITUDE, "base_longitude": settings.HOMECARE_BASE_LONGITUDE,
-            "phone": "139" + _digits(key, "nurse-phone", 8)})
-        return profile
 
     @staticmethod
     def _record_here(doctor: User, patient: PatientProfile, department: Department) -> None:

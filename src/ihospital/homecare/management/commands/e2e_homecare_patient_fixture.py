@@ -22,25 +22,22 @@ shortcuts are allowed (never in production): it prints sessions and tokens.
 from __future__ import annotations
 
 import json
-from datetime import date, timedelta
+from datetime import timedelta
 
-from django.conf import settings
 from django.core.files.base import ContentFile
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 from django.utils import timezone
 
 from ihospital.accounts import services as accounts
 from ihospital.accounts.models import PatientProfile, Proxy, Role, User
-from ihospital.directory import services as directory
-from ihospital.directory.models import Department, Facility, FacilityKind, Practitioner, Title
+from ihospital.directory.models import Department, Title
 from ihospital.prescriptions.management.commands.e2e_prescription_fixture import PASSWORD, _patient, _staff
 from ihospital.prescriptions.management.commands.e2e_prescription_fixture import Command as RxFixture
 from ihospital.records import services as records
 from ihospital.records.models import Condition, Document, DocumentKind
 
-from ... import catalogue
 from ...geocoding import AddressBook
-from ...models import NurseProfile, NursingService
+from .. import e2e
 
 PARAPLEGIA = "G82.2"
 ADDRESS = "太原市迎泽区双塔寺社区"
@@ -48,10 +45,6 @@ ADDRESS_DETAIL = "3号楼2单元501室"
 # A one-page PDF: what a scanned discharge summary is, for the file store.
 PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
 
-
-def _years_ago(years: int, month: int = 3, day: int = 14) -> date:
-    today = timezone.localdate()
-    return date(today.year - years, month, day)
 
 
 class Command(BaseCommand):
@@ -63,21 +56,18 @@ class Command(BaseCommand):
                             help="also create signed-in sessions for the relative and the patient")
 
     def handle(self, *args, key: str, sessions: bool, **options):
-        if not settings.DEMO_ENABLED:
-            raise CommandError("Demo and test fixtures are disabled in production (IHOSPITAL_DEPLOYMENT=production).")
-        if not key.replace("-", "").replace("_", "").isalnum() or len(key) > 16:
-            raise CommandError("--key: letters, digits, - and _ only, at most 16 characters")
-        if not NursingService.objects.exists():
-            catalogue.load()
+        e2e.start(key)
 
-        department = self._department(key)
-        doctor = self._clinician(key, "dr", "刘振华", Role.DOCTOR, "doctor", Title.CHIEF, 20, department)
-        nurse = self._clinician(key, "nurse", "王芳", Role.NURSE, "nurse", Title.SUPERVISOR_NURSE, 12, department)
-        self._nurse_profile(nurse)
+        department = e2e.department(f"e2e-hc-{key}", "康复医学科", "Rehabilitation")
+        doctor = e2e.clinician(key, scope="hc", prefix="dr", name="刘振华", role=Role.DOCTOR, profession="doctor",
+                               title=Title.CHIEF, years=20, dept=department)[0]
+        nurse = e2e.clinician(key, scope="hc", prefix="nurse", name="王芳", role=Role.NURSE, profession="nurse",
+                              title=Title.SUPERVISOR_NURSE, years=12, dept=department)[0]
+        e2e.nurse_profile(key, nurse, skills=["wound_ostomy", "picc"])
         dispatcher = _staff(f"e2e.hc.disp.{key}", "赵敏", Role.DISPATCHER, f"E2E-HCDS-{key}")[0]
 
-        father = _patient(key, "homecare-father", "张建国", _years_ago(68))
-        daughter = _patient(key, "homecare-daughter", "张丽", _years_ago(41, 8, 2))
+        father = _patient(key, "homecare-father", "张建国", e2e.years_ago(68, 3, 14))
+        daughter = _patient(key, "homecare-daughter", "张丽", e2e.years_ago(41, 8, 2))
         self._chart(doctor, father, department)
         self._proxy(father, daughter)
         summary = self._discharge_summary(father)
@@ -102,38 +92,6 @@ class Command(BaseCommand):
         self.stdout.write(json.dumps(out, ensure_ascii=False))
 
     # ---- the people ----------------------------------------------------------------------------------------------
-
-    @staticmethod
-    def _department(key: str) -> Department:
-        facility = (
-            Facility.objects.filter(kind=FacilityKind.HOME).first()
-            or Facility.objects.create(code="demo-home", name_zh="汾河医科大学第一医院（演示）",
-                                       name_en="First Hospital of Fenhe Medical University (demo)",
-                                       kind=FacilityKind.HOME, city="太原")
-        )
-        department, _created = Department.objects.get_or_create(
-            facility=facility, code=f"e2e-hc-{key}"[:32],
-            defaults={"name_zh": "康复医学科", "name_en": "Rehabilitation"})
-        return department
-
-    @staticmethod
-    def _clinician(key: str, prefix: str, name: str, role: str, profession: str, title: str, years: int,
-                   department: Department) -> User:
-        user = _staff(f"e2e.hc.{prefix}.{key}", name, role, f"E2E-HC{prefix.upper()}-{key}")[0]
-        if not Practitioner.objects.filter(user=user).exists():
-            directory.register_practitioner(
-                user=user, facility=department.facility, profession=profession,
-                licence_no=f"HC{prefix.upper()}{key}"[:32], title=title,
-                independent_practice_since=_years_ago(years, 1, 1), departments=[department])
-        return user
-
-    @staticmethod
-    def _nurse_profile(nurse: User) -> NurseProfile:
-        profile, _created = NurseProfile.objects.get_or_create(user=nurse, defaults={
-            "skills": ["wound_ostomy", "picc"], "base_label": "医院护理部",
-            "base_latitude": settings.HOMECARE_BASE_LATITUDE, "base_longitude": settings.HOMECARE_BASE_LONGITUDE,
-            "phone": "13800138000"})
-        return profile
 
     # ---- the father's record, and his daughter ---------------------------------------------------------------------
 
