@@ -33,7 +33,11 @@ from tests.homecare import factories as f
 from datetime import timedelta
 from django.utils import timezone
 
+from ihospital.homecare.management import e2e
+
 f.load_catalogue()
+# The home hospital as the demo and the other journeys name it (the factories reuse it).
+e2e.department("e2e-hc-dispatch", "护理部", "Nursing")
 # A day of this journey's own: other journeys on the same server book for today and tomorrow.
 day = timezone.localdate() + timedelta(days=3)
 assessor = f.home_nurse()

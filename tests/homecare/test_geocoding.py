@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from django.utils import translation
+from django.utils.translation import gettext
 
 from ihospital.core.errors import DomainError
 from ihospital.homecare import booking, geocoding
@@ -146,7 +147,7 @@ def test_locate_with_a_pin(settings):
     settings.HOMECARE_GEOCODER = "addressbook"
     located = booking.locate("某某小区（地图上找不到）", "37.8601", "112.5502")
     assert (located.latitude, located.longitude, located.precision) == (37.8601, 112.5502, "pin")
-    assert located.label == "map pin"
+    assert located.label == gettext("map pin")  # in the language of the request
     # One coordinate alone is no pin: the address is looked up.
     assert booking.locate("迎泽区双塔寺社区", 37.9, None).precision == "community"
     refused("invalid_coordinates", "某小区", "north", "east")

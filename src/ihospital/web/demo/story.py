@@ -150,7 +150,10 @@ class Login:
 def _facilities() -> dict[str, Facility]:
     out = {}
     for key, fields in FACILITIES.items():
-        out[key], _ = Facility.objects.get_or_create(code=f"demo-{key}", defaults=fields)
+        # There is one home hospital: a database that already has one (made by hand or by a test fixture) keeps it.
+        existing = Facility.objects.filter(code=f"demo-{key}").first() or (
+            Facility.objects.filter(kind=FacilityKind.HOME).first() if fields["kind"] == FacilityKind.HOME else None)
+        out[key] = existing or Facility.objects.create(code=f"demo-{key}", **fields)
         if not out[key].phone:  # demo databases made before the appointment lines were added
             Facility.objects.filter(pk=out[key].pk).update(phone=fields["phone"])
         for code, zh, en, online in DEPARTMENTS[key]:
