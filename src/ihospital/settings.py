@@ -97,6 +97,7 @@ INSTALLED_APPS = [
     "ihospital.prescriptions",
     "ihospital.pharmacy",
     "ihospital.homecare",
+    "ihospital.diagnostics",
     "ihospital.scheduling",
     "ihospital.web",
 ]
