@@ -339,6 +339,10 @@ HOMECARE_CARE_ACCESS_HOURS = int(os.environ.get("HOMECARE_CARE_ACCESS_HOURS", 24
 HOMECARE_ALARM_REPEAT_SECONDS = int(os.environ.get("HOMECARE_ALARM_REPEAT_SECONDS", 60))
 # The number security staff can call, shown beside the alarm when the network is gone.
 HOMECARE_SECURITY_PHONE = os.environ.get("HOMECARE_SECURITY_PHONE", "110")
+# Medical tests (issue 7, docs/diagnostics.md): results not signed off by the doctor are released to the patient
+# after this many hours (never a critical one); the largest DICOM file accepted.
+DIAGNOSTICS_AUTO_RELEASE_HOURS = int(os.environ.get("DIAGNOSTICS_AUTO_RELEASE_HOURS", 72))
+DICOM_MAX_BYTES = int(os.environ.get("DICOM_MAX_BYTES", 100 * 1024 * 1024))
 # Retention (years). Chart records at least 15 years, chat and audio/video of visits at least 3 years.
 # Nothing of a chart or a visit is deleted by the application; these tell the archive job what it may purge.
 RETENTION_RECORDS_YEARS = int(os.environ.get("RETENTION_RECORDS_YEARS", 15))
