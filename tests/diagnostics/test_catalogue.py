@@ -11,16 +11,24 @@ from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 from ihospital.diagnostics import catalogue
 from ihospital.diagnostics.models import (
     Analyte,
     DiagnosticKind,
+    DiagnosticOrder,
     DiagnosticTest,
+    ImagingStudy,
+    Observation,
     ReferenceRange,
     Resource,
+    ResourceSlot,
 )
 from tests.diagnostics import factories as f
+from tests.factories import TOTPDeviceFactory
+from tests.helpers import verify_session
+from tests.scheduling.factories import AdminUserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -245,3 +253,138 @@ def test_the_management_command(tmp_path):
         call_command("load_diagnostics_catalogue", tests=str(tests_path), resources=str(resources_path))
     with pytest.raises(CommandError, match="^nothing loaded: "):
         call_command("load_diagnostics_catalogue", tests=str(tmp_path / "missing.json"))
+
+
+@pytest.fixture
+def admin_client(client):
+    user = AdminUserFactory(is_superuser=True, language="en")  # the messages checked are the English ones
+    client.force_login(user)
+    verify_session(client, TOTPDeviceFactory(user=user))
+    client.user = user
+    return client
+
+
+@pytest.fixture
+def some_of_everything(admin_client, patient, doctor, encounter):
+    catalogue.load()
+    slot = f.ResourceSlotFactory(resource=Resource.objects.get(code="ct_1"))
+    lab = f.DiagnosticOrderFactory(patient=patient, doctor=doctor, encounter=encounter,
+                                   test=DiagnosticTest.objects.get(code="electrolytes"))
+    Observation.objects.create(order=lab, analyte=Analyte.objects.get(test__code="electrolytes", code="k"),
+                               value=Decimal("6.5"), unit="mmol/L", flag="HH", observed_at=timezone.now(),
+                               entered_by=admin_client.user)
+    ct = f.DiagnosticOrderFactory(patient=patient, doctor=doctor, encounter=encounter,
+                                  test=DiagnosticTest.objects.get(code="ct_head"))
+    ImagingStudy.objects.create(order=ct, study_uid="1.2.826.0.1.3680043.8.498.1", modality="CT")
+    return {"resourceslot": slot, "diagnosticorder": lab, "observation": Observation.objects.get(),
+            "imagingstudy": ImagingStudy.objects.get()}
+
+
+def test_every_admin_page_renders(admin_client, some_of_everything):
+    for model in ("diagnostictest", "analyte", "resource", "resourceslot", "diagnosticorder", "observation",
+                  "imagingstudy"):
+        assert admin_client.get(f"/admin/diagnostics/{model}/").status_code == 200, model
+    cbc = DiagnosticTest.objects.get(code="cbc")
+    page = admin_client.get(f"/admin/diagnostics/diagnostictest/{cbc.pk}/change/")
+    assert page.status_code == 200 and "血红蛋白" in page.content.decode()
+    hgb = Analyte.objects.get(test=cbc, code="hgb")
+    assert admin_client.get(f"/admin/diagnostics/analyte/{hgb.pk}/change/").status_code == 200
+    ct = Resource.objects.get(code="ct_1")
+    assert admin_client.get(f"/admin/diagnostics/resource/{ct.pk}/change/").status_code == 200
+    order = some_of_everything["diagnosticorder"]
+    assert admin_client.get(f"/admin/diagnostics/diagnosticorder/{order.pk}/change/").status_code == 200
+
+
+def test_the_workflows_records_are_read_only(admin_client, some_of_everything):
+    for model, row in some_of_everything.items():
+        assert admin_client.get(f"/admin/diagnostics/{model}/add/").status_code == 403, model
+        assert admin_client.post(f"/admin/diagnostics/{model}/{row.pk}/delete/", {"post": "yes"}
+                                 ).status_code == 403, model
+    order = some_of_everything["diagnosticorder"]
+    assert admin_client.post(f"/admin/diagnostics/diagnosticorder/{order.pk}/change/",
+                             {"status": "released"}).status_code == 403
+    assert DiagnosticOrder.objects.get(pk=order.pk).status == "ordered"
+    assert (ResourceSlot.objects.count(), DiagnosticOrder.objects.count(), Observation.objects.count(),
+            ImagingStudy.objects.count()) == (1, 2, 1, 1)
+
+
+def change_form(test: DiagnosticTest, **changes) -> dict:
+    data = {field: getattr(test, field) for field in (
+        "kind", "name_zh", "name_en", "loinc", "specimen", "modality", "body_part", "preparation_zh",
+        "preparation_en", "duration_minutes", "turnaround_hours", "price_fen", "position")}
+    data["preparation"] = json.dumps(test.preparation)
+    if test.active:
+        data["active"] = "on"
+    analytes = list(test.analytes.all())
+    data |= {"analytes-TOTAL_FORMS": str(len(analytes)), "analytes-INITIAL_FORMS": str(len(analytes))}
+    for i, analyte in enumerate(analytes):
+        data |= {f"analytes-{i}-{field}": getattr(analyte, field) for field in (
+            "id", "code", "loinc", "name_zh", "name_en", "unit", "decimals", "position")}
+        data[f"analytes-{i}-test"] = test.pk
+    return data | changes
+
+
+def test_a_test_is_edited_with_the_catalogues_checks_and_never_deleted(admin_client):
+    catalogue.load()
+    test = DiagnosticTest.objects.get(code="fpg")
+    url = f"/admin/diagnostics/diagnostictest/{test.pk}/change/"
+    refused = [
+        admin_client.post(url, change_form(test, preparation='{"fasting_hours": 8, "morning_only": false}')),
+        admin_client.post(url, change_form(test, preparation='{"bring_snacks": true}')),
+        admin_client.post(url, change_form(test, modality="CT")),
+        admin_client.post(url, change_form(test, price_fen=0)),
+    ]
+    for response in refused:
+        assert response.status_code == 200 and "errornote" in response.content.decode()
+    assert "is morning_only" in refused[0].content.decode()
+    after = DiagnosticTest.objects.get(pk=test.pk)
+    assert (after.preparation, after.modality, after.price_fen) == (test.preparation, "", test.price_fen)
+
+    saved = admin_client.post(url, change_form(test, price_fen=800, active=""))
+    assert saved.status_code == 302, saved.content.decode()[-2000:]
+    test.refresh_from_db()
+    assert (test.price_fen, test.active, test.code) == (800, False, "fpg")
+    assert admin_client.post(f"/admin/diagnostics/diagnostictest/{test.pk}/delete/", {"post": "yes"}
+                             ).status_code == 403
+    assert DiagnosticTest.objects.filter(pk=test.pk).exists()
+
+
+def test_a_reference_range_is_edited_with_the_loaders_checks(admin_client):
+    catalogue.load()
+    potassium = Analyte.objects.get(test__code="electrolytes", code="k")
+    only = potassium.ranges.get()
+    url = f"/admin/diagnostics/analyte/{potassium.pk}/change/"
+
+    def form(**changes):
+        data = {"loinc": potassium.loinc, "name_zh": potassium.name_zh, "name_en": potassium.name_en,
+                "unit": potassium.unit, "decimals": potassium.decimals, "position": potassium.position,
+                "ranges-TOTAL_FORMS": "1", "ranges-INITIAL_FORMS": "1", "ranges-0-id": only.pk,
+                "ranges-0-analyte": potassium.pk, "ranges-0-sex": "", "ranges-0-age_min": 18,
+                "ranges-0-age_max": 200, "ranges-0-low": "3.5", "ranges-0-high": "5.3",
+                "ranges-0-critical_low": "2.8", "ranges-0-critical_high": "6.2"}
+        return data | {f"ranges-0-{key}": value for key, value in changes.items()}
+
+    inside = admin_client.post(url, form(critical_high="5.0"))
+    assert inside.status_code == 200 and "critical_high 5.0 is not above the normal range" in inside.content.decode()
+    upside_down = admin_client.post(url, form(low="6.0"))
+    assert upside_down.status_code == 200 and "is above high" in upside_down.content.decode()
+    assert potassium.ranges.get().critical_high == Decimal("6.2")
+    assert admin_client.post(url, form(critical_high="6.5")).status_code == 302
+    assert potassium.ranges.get().critical_high == Decimal("6.5")
+    assert admin_client.post(f"/admin/diagnostics/analyte/{potassium.pk}/delete/", {"post": "yes"}
+                             ).status_code == 403
+
+
+def test_a_resources_hours_are_checked(admin_client):
+    catalogue.load()
+    ct = Resource.objects.get(code="ct_1")
+    url = f"/admin/diagnostics/resource/{ct.pk}/change/"
+    form = {"name_zh": ct.name_zh, "name_en": ct.name_en, "location_zh": ct.location_zh,
+            "location_en": ct.location_en, "tests": [t.pk for t in ct.tests.all()], "slot_minutes": 15,
+            "capacity": 1, "active": "on"}
+    bad = admin_client.post(url, form | {"hours": '{"1": [["8am", "noon"]]}'})
+    assert bad.status_code == 200 and "is not [" in bad.content.decode()
+    assert admin_client.post(url, form | {"hours": '{"1": [["08:00", "12:00"]]}', "capacity": 2}).status_code == 302
+    ct.refresh_from_db()
+    assert (ct.hours, ct.capacity) == ({"1": [["08:00", "12:00"]]}, 2)
+    assert admin_client.post(f"/admin/diagnostics/resource/{ct.pk}/delete/", {"post": "yes"}).status_code == 403
