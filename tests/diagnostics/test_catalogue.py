@@ -192,6 +192,10 @@ BAD_TESTS = {
     "is morning_only": ("fpg", lambda t: t["preparation"].update(morning_only=False)),
     "not_same_day_after names unknown": ("ct_head", lambda t: t["preparation"].update(
         not_same_day_after=["colonoscopy"])),
+    "not_same_day_as must be a list": ("ct_head", lambda t: t["preparation"].update(not_same_day_as="echo")),
+    "safety_questions must be some of": ("mri_head", lambda t: t["preparation"].update(
+        safety_questions=["star_sign"])),
+    "fasting_hours must be": ("fpg", lambda t: t["preparation"].update(fasting_hours=36)),
     "two ranges cover the same sex and age": ("electrolytes", lambda t: t["analytes"][0]["ranges"].append(
         {"sex": "F", "age_min": 30, "age_max": 50, "low": 3.4, "high": 5.1})),
     "price_fen": ("ecg_12", lambda t: t.update(price_fen=0)),

@@ -9,13 +9,14 @@ a test is retired (``active``), never deleted.
 The structured ``preparation`` rules booking enforces (every key optional):
 
 - ``fasting_hours`` (int, 1..24): nothing to eat for that long before the exam;
-- ``morning_only`` (bool): only slots that start before noon (every overnight fast, 8 hours or more, is
-  morning-only; a 4-hour fast before a contrast CT is not);
+- ``morning_only`` (bool): only morning slots (booking's ``MORNING_ENDS``); every overnight fast (8 hours or
+  more) is morning-only, a 4-hour fast before a contrast CT is not;
 - ``full_bladder`` (bool): the patient drinks and holds urine before the scan;
 - ``contrast`` (bool): iodinated/gadolinium contrast is injected, the order asks the safety questions first;
 - ``not_same_day_after`` (list of test codes): this exam may not be booked later on the same day as any of these
   (abdominal CT and ultrasound after a barium meal: the barium spoils the images). Booking checks both ways: the
   barium meal itself may not be booked on a day the patient already has one of these exams later that day;
+- ``not_same_day_as`` (list of test codes): the two may not be on the same day in any order (none shipped);
 - ``safety_questions`` (list of keys of ``SAFETY_QUESTIONS``): what the doctor answers when ordering (the answers
   go to ``DiagnosticOrder.safety``).
 
@@ -48,7 +49,7 @@ RANGE_BOUNDS = ("low", "high", "critical_low", "critical_high")
 RESOURCE_FIELDS = ("name_zh", "name_en", "location_zh", "location_en", "slot_minutes", "capacity", "hours")
 
 PREPARATION_KEYS = {"fasting_hours", "morning_only", "full_bladder", "contrast", "not_same_day_after",
-                    "safety_questions"}
+                    "not_same_day_as", "safety_questions"}
 SAFETY_QUESTIONS = {
     "contrast_allergy": _("Has the patient ever reacted to a contrast agent?"),
     "kidney_function": _("Recent creatinine / eGFR (contrast is risky when kidney function is poor)?"),
@@ -112,11 +113,12 @@ def validate_preparation(prep, known_codes=None) -> None:
             raise CatalogueError(f"{flag} must be true or false")
     if prep.get("fasting_hours", 0) >= OVERNIGHT_FAST and not prep.get("morning_only"):
         raise CatalogueError(f"a test fasting {OVERNIGHT_FAST} hours or more is morning_only")
-    after = prep.get("not_same_day_after", [])
-    if not isinstance(after, list) or not all(isinstance(c, str) and c for c in after):
-        raise CatalogueError("not_same_day_after must be a list of test codes")
-    if known_codes is not None and set(after) - set(known_codes):
-        raise CatalogueError(f"not_same_day_after names unknown test(s) {sorted(set(after) - set(known_codes))}")
+    for rule in ("not_same_day_after", "not_same_day_as"):
+        codes = prep.get(rule, [])
+        if not isinstance(codes, list) or not all(isinstance(c, str) and c for c in codes):
+            raise CatalogueError(f"{rule} must be a list of test codes")
+        if known_codes is not None and set(codes) - set(known_codes):
+            raise CatalogueError(f"{rule} names unknown test(s) {sorted(set(codes) - set(known_codes))}")
     questions = prep.get("safety_questions", [])
     if not isinstance(questions, list) or set(questions) - set(SAFETY_QUESTIONS):
         raise CatalogueError(f"safety_questions must be some of {sorted(SAFETY_QUESTIONS)}")
