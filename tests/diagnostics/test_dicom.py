@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 from pydicom.datadict import keyword_for_tag
 from pydicom.encaps import encapsulate
+from pydicom.pixels import convert_color_space
 from pydicom.uid import generate_uid
 
 from ihospital.core.errors import DomainError
@@ -225,6 +226,36 @@ def test_rgb_is_passed_through():
     assert tuple(rgb[0, 0]) == (255, 0, 0)
     assert tuple(rgb[15, 20]) == (0, 255, 0)
     assert tuple(rgb[29, 39]) == (0, 0, 255)
+
+
+def test_ybr_colour_is_shown_as_rgb():
+    ds = dicomgen.ultrasound()
+    rgb = np.frombuffer(ds.PixelData, dtype=np.uint8).reshape(30, 40, 3)
+    ds.PhotometricInterpretation = "YBR_FULL"
+    ds.PixelData = convert_color_space(rgb, "RGB", "YBR_FULL").tobytes()
+    rgb = np.asarray(_png(dicom.render(dicom.read(dicomgen.to_bytes(ds)).dataset)))
+    assert np.abs(rgb[0, 0].astype(int) - (255, 0, 0)).max() <= 2
+    assert np.abs(rgb[15, 20].astype(int) - (0, 255, 0)).max() <= 2
+
+
+def test_multi_frame_shows_the_first_frame():
+    ds = dicomgen.ct(rows=4, columns=8, center=None, width=None)
+    frames = np.stack([np.arange(32, dtype=np.int16).reshape(4, 8) * (i + 1) for i in range(5)])
+    ds.NumberOfFrames = 5
+    ds.PixelData = frames.tobytes()
+    facts = dicom.read(dicomgen.to_bytes(ds))
+    out = _gray(facts.dataset)
+    assert out.shape == (4, 8)
+    assert out[0, 0] == 0 and out[3, 7] == 255
+    assert out[0, 1] == round(1 / 31 * 255)  # frame 1's ramp 0..31, not a later frame's
+
+
+def test_absurd_dimensions_refused():
+    ds = dicomgen.ct()
+    ds.Rows, ds.Columns = 65535, 65535
+    with pytest.raises(DomainError) as caught:
+        dicom.read(dicomgen.to_bytes(ds))
+    assert caught.value.code == "image_too_large"
 
 
 def test_render_shrinks_keeping_the_aspect_ratio():

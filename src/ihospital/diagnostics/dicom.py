@@ -28,6 +28,8 @@ from ihospital.core.errors import DomainError
 REQUIRED = ("PatientID", "PatientName", "PatientBirthDate", "StudyInstanceUID", "SeriesInstanceUID",
             "SOPInstanceUID", "Modality", "Rows", "Columns", "PixelData")
 MIN_SIZE, MAX_SIZE = 16, 2048
+# Larger than any radiograph (a 43 x 43 cm detector at 0.1 mm is 18 million pixels): refused before decoding.
+MAX_PIXELS = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,9 @@ def read(file_bytes: bytes) -> DicomFacts:
             fields={"file": ", ".join(missing)},
         )
     _check_syntax(syntax)
+    if int(ds.Rows) * int(ds.Columns) > MAX_PIXELS or not int(ds.Rows) or not int(ds.Columns):
+        raise DomainError("image_too_large", _("The image dimensions are out of range."),
+                          fields={"file": _("image too large")})
     if not syntax.is_compressed and len(ds.PixelData) < _expected_bytes(ds):
         raise not_dicom()  # cut off inside the pixel data
     center, width = _file_window(ds)
@@ -106,27 +111,21 @@ def read(file_bytes: bytes) -> DicomFacts:
 
 
 def render(dataset: Dataset, *, center: float | None = None, width: float | None = None, size: int = 512) -> bytes:
-    """A PNG of the first frame, at most ``size`` pixels on its longer side (``size`` is kept within 16-2048)."""
+    """A PNG of the (first) frame, at most ``size`` pixels on its longer side (``size`` is kept within 16-2048)."""
     if (center is None) != (width is None):
         raise _invalid_window()
     if width is not None and (not np.isfinite(width) or not np.isfinite(center) or width < 1):
         raise _invalid_window()
     size = max(MIN_SIZE, min(MAX_SIZE, int(size)))
     try:
+        dataset.pixel_array_options(index=0)  # only the first frame is decoded (YBR colour comes out as RGB)
         pixels = dataset.pixel_array
     except Exception:  # noqa: BLE001 - any decoder failure means the file cannot be shown
         raise not_dicom() from None
     samples = int(dataset.get("SamplesPerPixel", 1) or 1)
-    frames = int(dataset.get("NumberOfFrames", 1) or 1)
-    if frames > 1:
-        pixels = pixels[0]
     photometric = str(dataset.get("PhotometricInterpretation", "MONOCHROME2")).strip()
     if samples == 3:
-        if photometric.startswith("YBR"):
-            from pydicom.pixels import convert_color_space
-
-            pixels = convert_color_space(pixels, photometric, "RGB")
-        image = Image.fromarray(_to_uint8_rgb(pixels, dataset), mode="RGB")
+        image = Image.fromarray(_to_uint8_rgb(pixels, dataset))
     else:
         values = _modality_lut(pixels, dataset)
         if center is None:
@@ -134,19 +133,12 @@ def render(dataset: Dataset, *, center: float | None = None, width: float | None
         out = _window(values, center, width) if center is not None else _stretch(values)
         if photometric == "MONOCHROME1":
             out = 255 - out
-        image = Image.fromarray(out, mode="L")
+        image = Image.fromarray(out)
     if max(image.size) > size:
         image.thumbnail((size, size), Image.Resampling.LANCZOS)
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", optimize=True)
     return buffer.getvalue()
-
-
-def window_values(values: np.ndarray, center: float, width: float) -> np.ndarray:
-    """The DICOM linear VOI function (PS3.3 C.11.2.1.2.1) to 0-255, for already rescaled values."""
-    if not np.isfinite(width) or not np.isfinite(center) or width < 1:
-        raise _invalid_window()
-    return _window(np.asarray(values, dtype=np.float64), center, width)
 
 
 # ---- helpers ---------------------------------------------------------------------------------------------------
