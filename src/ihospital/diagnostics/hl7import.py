@@ -203,8 +203,9 @@ def _patient_matches(order: DiagnosticOrder, r: _Reader, pid) -> bool:
     mrns = [i[0] for i in ids if len(i) >= 5 and i[4] == "MR"] or [i[0] for i in ids[:1]]
     if patient.mrn not in mrns:
         return False
-    name = "".join(r.comps(pid, 5)[:2]).replace(" ", "").casefold()
-    if name != patient.real_name.replace(" ", "").casefold():
+    family_given = r.comps(pid, 5)[:2]
+    names = {"".join(family_given), "".join(reversed(family_given))}  # 张^伟 → 张伟; Smith^John → JohnSmith
+    if patient.real_name.replace(" ", "").casefold() not in {n.replace(" ", "").casefold() for n in names}:
         return False
     if r.value(pid, 7)[:8] != patient.birth_date.strftime("%Y%m%d"):
         return False
@@ -293,13 +294,16 @@ def import_oru(*, actor, message: str | bytes) -> ImportReport:
             raise Malformed("MSH-10", "the message control id is empty")
         sent_at = _timestamp(r.value(msh, 7), "MSH-7")
         key = f"{sender[0]}|{sender[1]}|{report.control_id}"
-        if AuditEvent.objects.filter(detail__hl7_message=key).exists():
-            raise DomainError("duplicate_message", _("This message was already imported."))
         pid, groups = _read_groups(msg, r)
         now = timezone.now()
         with transaction.atomic():
+            # Lock the orders first (in a fixed order), then look for a replay: a concurrent copy of this message
+            # waits on the locks and then sees the first one's audit row.
+            locked = {n: results.locked_order(number=n) for n in sorted({g.number for g in groups})}
+            if AuditEvent.objects.filter(detail__hl7_message=key).exists():
+                raise DomainError("duplicate_message", _("This message was already imported."))
             for group in groups:
-                order = results.locked_order(number=group.number)
+                order = locked[group.number]
                 if not _patient_matches(order, r, pid):
                     raise DomainError("patient_mismatch", _("The patient in the message is not the order's patient."))
                 if not ({order.test.code, order.test.loinc} - {""}) & {c for c in group.service if c}:
