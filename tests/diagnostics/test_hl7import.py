@@ -193,3 +193,40 @@ def test_an_order_not_yet_collected_imports_nothing(order, tech):
 def test_only_a_lab_technician_imports(order):
     with pytest.raises(Forbidden):
         import_oru(actor=StaffUserFactory(role=Role.NURSE), message=CBC)
+
+
+def test_two_orders_in_one_message_with_a_text_result_import_together_or_not_at_all(order, tech):
+    urine = DiagnosticTestFactory(code="ua", loinc="24356-8", specimen="urine")
+    AnalyteFactory(test=urine, code="pro", loinc="2888-6", unit="")
+    second = DiagnosticOrderFactory(number="DX20260310002", test=urine, patient=order.patient, doctor=order.doctor,
+                                    encounter=order.encounter)
+    DiagnosticOrder.objects.filter(pk=second.pk).update(status=OrderStatus.COLLECTED)
+    message = CBC + "OBR|2|DX20260310002||24356-8^尿常规^LN\rOBX|1|ST|2888-6^尿蛋白^LN||2+||阴性|A|||F\r"
+
+    broken = import_oru(actor=tech, message=message.replace("|ST|2888-6", "|ST|9999-9"))
+    report = import_oru(actor=tech, message=message)
+
+    assert broken.code == "unknown_analyte"
+    assert report.ok, report.message
+    assert report.orders == ["DX20260310001", "DX20260310002"]
+    assert Observation.objects.filter(order=second).get().text == "2+"
+    assert Observation.objects.filter(order=second).get().flag == Flag.ABNORMAL
+    assert Observation.objects.count() == 8
+
+
+def test_a_western_name_given_family_first_matches(order, tech):
+    order.patient.user.real_name = "John Smith"
+    order.patient.user.save()
+
+    report = import_oru(actor=tech, message=CBC.replace("张^伟", "Smith^John"))
+
+    assert report.ok, report.message
+
+
+def test_a_message_without_pid_or_obr_is_malformed(order, tech):
+    no_pid = "\r".join(s for s in CBC.split("\r") if not s.startswith("PID"))
+    no_obr = "\r".join(s for s in CBC.split("\r") if not s.startswith(("OBR", "OBX")))
+
+    assert refused(import_oru(actor=tech, message=no_pid), "malformed_hl7", "AR").location == "PID"
+    assert refused(import_oru(actor=tech, message=no_obr), "malformed_hl7", "AR").location == "OBR"
+    assert refused(import_oru(actor=tech, message=b"\xff\xfeMSH"), "malformed_hl7", "AR").location == "MSH"
