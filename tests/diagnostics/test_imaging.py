@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+from collections import Counter
 from datetime import date
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from PIL import Image
 from pydicom.uid import generate_uid
 
 from ihospital.accounts.models import ConsentKind, Proxy, ProxyStatus, Role
+from ihospital.core.audit import verify_chain
 from ihospital.core.errors import DomainError
 from ihospital.core.models import AuditEvent, AuditOutcome, TimelineEvent
 from ihospital.diagnostics import dicom_storage, imaging
@@ -29,6 +31,7 @@ from tests.factories import (
     StaffUserFactory,
     UserFactory,
 )
+from tests.helpers import run_in_threads
 from tests.visits.factories import EncounterFactory
 
 REAL_NAME = "李建华"
@@ -412,3 +415,36 @@ def test_reported_once_and_no_more_images_after(instance, order, patient, doctor
                        file=_file(_ct(patient, study_uid=instance.study.study_uid)))
     assert caught.value.code == "invalid_transition"
     assert ImagingStudy.objects.get().findings == "x"
+
+
+# ---- concurrency (PostgreSQL) ----------------------------------------------------------------------------------
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_same_image_uploaded_at_once_is_stored_once(order, patient, tech):
+    """Eight technicians send the same image at the same moment: one row and one file; the rest are duplicates,
+    and the order moves to collected once."""
+    data = dicomgen.to_bytes(_ct(patient))
+
+    results = run_in_threads(8, lambda i: imaging.upload(actor=tech, order_id=order.pk, file=_file(data)).pk)
+
+    assert Counter(kind for kind, _ in results) == {"ok": 1, "domain": 7}, results
+    assert {code for kind, code in results if kind == "domain"} == {"duplicate_instance"}
+    assert DicomInstance.objects.count() == 1
+    assert len(_stored_files()) == 1
+    assert TimelineEvent.objects.filter(object_id=str(order.pk), to_status=OrderStatus.COLLECTED).count() == 1
+    assert verify_chain().ok
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_images_of_one_study_uploaded_at_once_all_land_in_it(order, patient, tech):
+    study_uid = generate_uid()
+    files = [dicomgen.to_bytes(_ct(patient, study_uid=study_uid)) for _ in range(6)]
+
+    results = run_in_threads(6, lambda i: imaging.upload(actor=tech, order_id=order.pk, file=_file(files[i])).pk)
+
+    assert all(kind == "ok" for kind, _ in results), results
+    assert ImagingStudy.objects.get().instances.count() == 6
+    assert len(_stored_files()) == 6

@@ -84,8 +84,6 @@ def upload(*, actor, order_id: int, file) -> DicomInstance:
                 raise Conflict("invalid_transition", _("Images can be added only once the patient has checked "
                                                       "in and before the report is written."))
             study = _check(order, facts)
-            if study is not None and study.reported_at is not None:
-                raise Conflict("already_reported", _("The study is already reported."))
             if study is None:
                 study = ImagingStudy.objects.create(order=order, study_uid=facts.study_uid, modality=facts.modality,
                                                     study_date=facts.study_date)
