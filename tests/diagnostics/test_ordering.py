@@ -194,7 +194,11 @@ def test_scoped_reads(doctor, patient, encounter, glucose, relative, lab_tech):
             selectors.order_for(user, order.pk)
     with pytest.raises(NotFound):
         selectors.orders_of_patient(stranger.user, patient.pk)
+    for bad in ("abc", None, 999999):
+        with pytest.raises(NotFound):
+            selectors.order_for(patient.user, bad)
     denied = AuditEvent.objects.filter(outcome=AuditOutcome.DENIED)
     assert denied.filter(object_type="diagnostics.diagnosticorder", object_id=str(order.pk)).count() == 2
     assert denied.filter(object_type="accounts.patientprofile").count() == 1
+    assert denied.filter(actor=patient.user).count() == 3
     assert AuditEvent.objects.filter(action="read", outcome=AuditOutcome.OK, object_id=str(order.pk)).count() == 4

@@ -50,7 +50,10 @@ def order_for(user: User, order_id: int, *, audit_read: bool = True, roles: tupl
     qs = DiagnosticOrder.objects.select_related(*ORDER_RELATED)
     if for_update:
         qs = qs.select_for_update(of=("self",))
-    order = qs.filter(pk=order_id).first() if isinstance(order_id, int) else None
+    try:
+        order = qs.filter(pk=int(order_id)).first()
+    except (TypeError, ValueError):
+        order = None
     role = role_for_order(user, order) if order is not None else None
     if role is None or (roles is not None and role not in roles):
         raise _denied(user, "diagnostics.diagnosticorder", order_id, order.patient_id if order else None)
