@@ -87,3 +87,27 @@ def test_reschedules_and_bookings_race_for_one_place():
     # Every slot's counter matches its bookings: nothing leaked by the losers.
     for s in ResourceSlot.objects.all():
         assert s.booked == s.bookings.count(), s
+
+
+def test_one_test_ordered_twice_at_once_is_one_order():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from ihospital.diagnostics import ordering
+    from ihospital.diagnostics.models import DiagnosticOrder
+    from tests.visits.factories import online_doctor
+
+    test = f.DiagnosticTestFactory(code="cbc")
+    doctor = online_doctor()
+    encounter = EncounterFactory(practitioner=doctor, started_at=timezone.now() - timedelta(days=1))
+
+    def order(i):
+        return ordering.order(actor=doctor.user, patient_id=encounter.patient_id, test_code=test.code,
+                              reason="复查", encounter_id=encounter.pk).pk
+
+    results = run_in_threads(10, order)
+    assert Counter(kind for kind, _ in results) == {"ok": 1, "domain": 9}, results
+    assert {code for kind, code in results if kind == "domain"} == {"already_ordered"}
+    assert DiagnosticOrder.objects.count() == 1
+    assert verify_chain().ok
