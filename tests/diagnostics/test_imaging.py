@@ -254,6 +254,8 @@ def test_unknown_order_is_404(tech, patient):
         imaging.upload(actor=tech, order_id=999999, file=_file(_ct(patient)))
     assert caught.value.status == 404
     assert _stored_files() == []
+    denied = AuditEvent.objects.get(outcome=AuditOutcome.DENIED)  # kept although the transaction rolled back
+    assert (denied.actor, denied.object_id) == (tech, "999999")
 
 
 def test_too_large_refused_before_reading(order, patient, tech, settings):
@@ -387,9 +389,12 @@ def test_report_refusals(instance, order, doctor, tech):
     with pytest.raises(DomainError) as caught:
         imaging.report(actor=tech, order_id=order.pk, findings="x", impression="y")
     assert (caught.value.code, caught.value.status) == ("not_a_doctor", 403)
+    stranger = PractitionerFactory()
     with pytest.raises(DomainError) as caught:
-        imaging.report(actor=PractitionerFactory().user, order_id=order.pk, findings="x", impression="y")
+        imaging.report(actor=stranger.user, order_id=order.pk, findings="x", impression="y")
     assert caught.value.status == 404
+    denied = AuditEvent.objects.get(outcome=AuditOutcome.DENIED, actor=stranger.user)
+    assert denied.patient_id == order.patient_id
     with pytest.raises(DomainError) as caught:
         imaging.report(actor=doctor.user, order_id=order.pk, findings="  ", impression="y")
     assert caught.value.code == "invalid_report"

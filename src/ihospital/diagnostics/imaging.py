@@ -110,6 +110,8 @@ def upload(*, actor, order_id: int, file) -> DicomInstance:
         if storage_name:
             dicom_storage.discard(storage_name)
         raise _duplicate() from None
+    except _Denied as denied:
+        raise denied.audited(actor) from None
     except BaseException:
         if storage_name:
             dicom_storage.discard(storage_name)
@@ -117,13 +119,25 @@ def upload(*, actor, order_id: int, file) -> DicomInstance:
     return instance
 
 
+class _Denied(NotFound):
+    """Raised inside a transaction; audited (as a denied write) once the transaction has been rolled back, so the
+    audit row is kept."""
+
+    def __init__(self, order_id, patient_id=None) -> None:
+        super().__init__()
+        self.order_id, self.patient_id = order_id, patient_id
+
+    def audited(self, actor) -> NotFound:
+        audit.record(actor=actor, action=AuditAction.UPDATE, object_type="diagnostics.diagnosticorder",
+                     object_id=self.order_id, patient_id=self.patient_id, outcome=AuditOutcome.DENIED)
+        return NotFound()
+
+
 def _order_for_update(actor, order_id) -> DiagnosticOrder:
     order = (DiagnosticOrder.objects.select_related(*ORDER_RELATED).select_for_update(of=("self",))
              .filter(pk=order_id).first() if isinstance(order_id, int) else None)
     if order is None:
-        audit.record(actor=actor, action=AuditAction.UPDATE, object_type="diagnostics.diagnosticorder",
-                     object_id=order_id, outcome=AuditOutcome.DENIED)
-        raise NotFound()
+        raise _Denied(order_id)
     return order
 
 
@@ -206,19 +220,24 @@ def report(*, actor, order_id: int, findings: str, impression: str) -> ImagingSt
         errors.setdefault("findings", _("too long"))
     if errors:
         raise DomainError("invalid_report", _("Write both the findings and the impression."), fields=errors)
-    with transaction.atomic():
-        order = _order_for_update(actor, order_id)
-        if order.doctor_id != doctor.pk and not is_radiologist(actor):
-            audit.record(actor=actor, action=AuditAction.UPDATE, obj=order, patient_id=order.patient_id,
-                         outcome=AuditOutcome.DENIED)
-            raise NotFound()
-        study = ImagingStudy.objects.select_for_update().filter(order=order).first() if is_imaging(order) else None
-        if study is None or not study.instances.exists():
-            raise Conflict("no_images", _("There are no images to report yet."))
-        transition(order, OrderStatus.RESULTED, actor=actor, reason="imaging report")
-        study.findings, study.impression = findings, impression
-        study.reported_by, study.reported_at = actor, timezone.now()
-        study.save(update_fields=["findings", "impression", "reported_by", "reported_at"])
-        audit.record(actor=actor, action=AuditAction.UPDATE, obj=study, patient_id=order.patient_id,
-                     detail={"order": order.number, "reported": True})
+    try:
+        return _report(actor, doctor, order_id, findings, impression)
+    except _Denied as denied:
+        raise denied.audited(actor) from None
+
+
+@transaction.atomic
+def _report(actor, doctor, order_id: int, findings: str, impression: str) -> ImagingStudy:
+    order = _order_for_update(actor, order_id)
+    if order.doctor_id != doctor.pk and not is_radiologist(actor):
+        raise _Denied(order.pk, order.patient_id)
+    study = ImagingStudy.objects.select_for_update().filter(order=order).first() if is_imaging(order) else None
+    if study is None or not study.instances.exists():
+        raise Conflict("no_images", _("There are no images to report yet."))
+    transition(order, OrderStatus.RESULTED, actor=actor, reason="imaging report")
+    study.findings, study.impression = findings, impression
+    study.reported_by, study.reported_at = actor, timezone.now()
+    study.save(update_fields=["findings", "impression", "reported_by", "reported_at"])
+    audit.record(actor=actor, action=AuditAction.UPDATE, obj=study, patient_id=order.patient_id,
+                 detail={"order": order.number, "reported": True})
     return study
