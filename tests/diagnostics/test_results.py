@@ -16,7 +16,7 @@ from ihospital.core.errors import Conflict, DomainError, Forbidden, NotFound
 from ihospital.core.models import AuditEvent
 from ihospital.diagnostics import results
 from ihospital.diagnostics.models import DiagnosticOrder, Flag, Observation, OrderStatus
-from ihospital.diagnostics.tasks import release_due_results
+from ihospital.diagnostics.tasks import release_due_results, release_result
 from ihospital.notifications.models import Notification
 from tests.diagnostics.factories import (
     AnalyteFactory,
@@ -275,3 +275,21 @@ def test_the_release_task_runs_release_due(resulted):
     assert release_due_results.call() == 1
     resulted.refresh_from_db()
     assert resulted.status == OrderStatus.RELEASED and resulted.released_by is None
+
+
+def test_recording_schedules_the_release_check_which_keeps_what_is_not_due(
+        order, tech, settings, django_capture_on_commit_callbacks):
+    from django_tasks_db.models import DBTaskResult
+
+    settings.DIAGNOSTICS_AUTO_RELEASE_HOURS = 24
+    with django_capture_on_commit_callbacks(execute=True):
+        results.record(actor=tech, order_id=order.pk, values=[dict(analyte="glu", value="5.0")])
+
+    job = DBTaskResult.objects.get(task_path="ihospital.diagnostics.tasks.release_result")
+    assert job.args_kwargs["args"] == [order.pk]
+    assert timedelta(hours=24) < job.run_after - timezone.now() <= timedelta(hours=24, minutes=1)
+    assert release_result.call(order.pk) == "kept"
+    Observation.objects.filter(order=order).update(entered_at=timezone.now() - timedelta(hours=25))
+    assert release_result.call(order.pk) == "released"
+    order.refresh_from_db()
+    assert order.status == OrderStatus.RELEASED

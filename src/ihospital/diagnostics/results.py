@@ -151,7 +151,18 @@ def store(*, actor, order: DiagnosticOrder, entries: list[Entry], source: str, d
                      **(detail or {})})
     if critical:
         alert_critical(order, critical)
+    _schedule_release(order.pk)
     return created
+
+
+def _schedule_release(order_id: int) -> None:
+    """A timed check when the order falls due for automatic release (a correction starts the wait again). The
+    periodic ``release_due_results`` sweep catches anything a lost task would miss."""
+    from . import tasks
+
+    hours = int(getattr(settings, "DIAGNOSTICS_AUTO_RELEASE_HOURS", 72))
+    at = timezone.now() + timedelta(hours=hours, minutes=1)
+    transaction.on_commit(lambda: tasks.release_result.using(run_after=at).enqueue(order_id))
 
 
 def alert_critical(order: DiagnosticOrder, critical: list[Observation]) -> None:
@@ -239,14 +250,17 @@ def current_observations(order: DiagnosticOrder) -> list[Observation]:
     return latest
 
 
-def release_due(*, now: datetime | None = None) -> list[int]:
-    """Release the results left unsigned for ``DIAGNOSTICS_AUTO_RELEASE_HOURS`` — except critical ones (any current
-    value ``LL``/``HH``), which always wait for the doctor. Returns the released order ids."""
+def release_due(*, now: datetime | None = None, order_id: int | None = None) -> list[int]:
+    """Release the results left unsigned for ``DIAGNOSTICS_AUTO_RELEASE_HOURS`` (since their last value) — except
+    critical ones (any current value ``LL``/``HH``), which always wait for the doctor. Returns the released order
+    ids. ``order_id`` limits it to one order (the timed task)."""
     now = now or timezone.now()
     hours = int(getattr(settings, "DIAGNOSTICS_AUTO_RELEASE_HOURS", 72))
     cutoff = now - timedelta(hours=hours)
-    due = (DiagnosticOrder.objects.filter(status=OrderStatus.RESULTED).annotate(last=Max("observations__entered_at"))
-           .filter(last__lte=cutoff).values_list("pk", flat=True))
+    due = DiagnosticOrder.objects.filter(status=OrderStatus.RESULTED)
+    if order_id is not None:
+        due = due.filter(pk=order_id)
+    due = due.annotate(last=Max("observations__entered_at")).filter(last__lte=cutoff).values_list("pk", flat=True)
     released = []
     for pk in list(due):
         with transaction.atomic():

@@ -1,4 +1,5 @@
-"""Timed jobs of medical tests, as django-tasks ``@task()`` functions (run by the scheduler/worker)."""
+"""Timed jobs of lab results: each resulted order's own release check (enqueued with ``run_after`` when results
+are recorded), and a sweep to run periodically (hourly) that releases whatever is due."""
 
 from __future__ import annotations
 
@@ -11,3 +12,11 @@ def release_due_results() -> int:
     from .results import release_due
 
     return len(release_due())
+
+
+@task()
+def release_result(order_id: int) -> str:
+    """Runs when one order's results fall due: released unless signed off, corrected since, or critical."""
+    from .results import release_due
+
+    return "released" if release_due(order_id=order_id) else "kept"
