@@ -230,3 +230,15 @@ def test_a_message_without_pid_or_obr_is_malformed(order, tech):
     assert refused(import_oru(actor=tech, message=no_pid), "malformed_hl7", "AR").location == "PID"
     assert refused(import_oru(actor=tech, message=no_obr), "malformed_hl7", "AR").location == "OBR"
     assert refused(import_oru(actor=tech, message=b"\xff\xfeMSH"), "malformed_hl7", "AR").location == "MSH"
+
+
+@pytest.mark.parametrize("garbage", [
+    "", "hello", "MSH|", "MSH|^~\\&", "\x0b\x1c\r", "MSH|^~\\&|A|B|C|D|x||ORU^R01|1|P|2.5\rPID|" + "^" * 5000,
+    CBC.replace("\rOBX|", "\rOBX|\x00", 1), CBC[: CBC.index("|10*12/L")],  # cut off inside an OBX
+])
+def test_garbage_is_answered_not_crashed_on(order, tech, garbage):
+    report = import_oru(actor=tech, message=garbage)
+
+    assert not report.ok and report.code in {"malformed_hl7", "not_oru", "unknown_analyte", "order_not_found"}
+    assert not Observation.objects.exists()
+    assert ack_of(report).msa.msa_1.to_er7() in {"AR", "AE"}

@@ -325,21 +325,28 @@ def import_oru(*, actor, message: str | bytes) -> ImportReport:
                 report.notes.extend(mismatches)
                 report.orders.append(order.number)
                 report.observations.extend(observations)
+    except HL7apyException as err:  # a field hl7apy cannot split (after the tolerant parse): still the sender's fault
+        return import_failed(report, Malformed("message", f"a field cannot be read ({type(err).__name__})"), sender)
     except DomainError as err:
-        report.observations, report.orders, report.notes = [], [], []
-        report.code, report.message = err.code, str(err.message)
-        report.location = getattr(err, "location", "")
-        if err.code == "duplicate_message":
-            report.ack = build_ack(control_id=report.control_id, ack_code="AA", text="duplicate message, already "
-                                   "imported", sender_app=sender[0], sender_facility=sender[1], version=sender[2])
-        else:
-            report.ack = build_ack(control_id=report.control_id,
-                                   ack_code="AR" if err.code in REJECT_CODES else "AE",
-                                   text=report.message, error_code=err.code, sender_app=sender[0],
-                                   sender_facility=sender[1], version=sender[2])
-        return report
+        return import_failed(report, err, sender)
     report.ok = True
     report.ack = build_ack(control_id=report.control_id, ack_code="AA", text="", sender_app=sender[0],
                            sender_facility=sender[1], version=sender[2])
+    return report
+
+
+def import_failed(report: ImportReport, err: DomainError, sender: tuple[str, str, str]) -> ImportReport:
+    """The report of a refused message (nothing imported), with the ACK that says why."""
+    report.observations, report.orders, report.notes = [], [], []
+    report.code, report.message = err.code, str(err.message)
+    report.location = getattr(err, "location", "")
+    if err.code == "duplicate_message":
+        report.ack = build_ack(control_id=report.control_id, ack_code="AA", text="duplicate message, already "
+                               "imported", sender_app=sender[0], sender_facility=sender[1], version=sender[2])
+    else:
+        report.ack = build_ack(control_id=report.control_id,
+                               ack_code="AR" if err.code in REJECT_CODES else "AE",
+                               text=report.message, error_code=err.code, sender_app=sender[0],
+                               sender_facility=sender[1], version=sender[2])
     return report
 
