@@ -33,6 +33,8 @@ urlpatterns = [
     path("pharmacy/", include("ihospital.pharmacy.urls")),
     # Home nursing: booking, assessment, dispatch, the nurse's visit, the security console.
     path("homecare/", include("ihospital.homecare.urls")),
+    # Medical tests: orders, appointments for tests, results and images.
+    path("diagnostics/", include("ihospital.diagnostics.urls")),
     # The public check behind the QR code on a prescription slip (no sign-in).
     path("rx/verify/<str:number>/", verify_prescription_slip, name="rx_verify"),
     path("", include("ihospital.web.urls")),
