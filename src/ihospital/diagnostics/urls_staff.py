@@ -1,3 +1,18 @@
-from django.urls import path  # noqa: F401
+"""The staff's medical-test pages: doctors (ordering, sign-off), lab technicians, and the imaging report."""
 
-urlpatterns = []
+from django.urls import path
+
+from . import views_staff
+
+urlpatterns = [
+    path("order/", views_staff.order_new, name="order_new"),
+    path("doctor/results/", views_staff.signoff, name="signoff"),
+    path("doctor/results/<int:order_id>/sign-off/", views_staff.signoff_order, name="signoff_order"),
+    path("lab/", views_staff.lab, name="lab"),
+    path("lab/orders/<int:order_id>/check-in/", views_staff.lab_check_in, name="lab_check_in"),
+    path("lab/orders/<int:order_id>/results/", views_staff.lab_results, name="lab_results"),
+    path("lab/hl7/", views_staff.lab_hl7, name="lab_hl7"),
+    path("lab/csv/", views_staff.lab_csv, name="lab_csv"),
+    path("lab/orders/<int:order_id>/dicom/", views_staff.lab_dicom, name="lab_dicom"),
+    path("orders/<int:order_id>/report/", views_staff.report, name="report"),
+]
