@@ -12,6 +12,7 @@ from ninja.errors import ValidationError as NinjaValidationError
 from ihospital.accounts.api import router as accounts_router
 from ihospital.accounts.auth import api_auth
 from ihospital.core.errors import DomainError
+from ihospital.diagnostics.api import router as diagnostics_router
 from ihospital.directory.api import router as directory_router
 from ihospital.homecare.api import router as homecare_router
 from ihospital.payments.api import router as payments_router
@@ -80,3 +81,4 @@ api.add_router("/", prescriptions_router)
 api.add_router("/", payments_router)
 api.add_router("/", pharmacy_router)
 api.add_router("/homecare/", homecare_router)
+api.add_router("/diagnostics/", diagnostics_router)
