@@ -340,3 +340,10 @@ def test_the_ordering_doctor_reports_the_study(ct_order, lab_tech, doctor, setti
     assert ct_order.status == OrderStatus.RESULTED and ct_order.study.impression == "未见异常"
     assert client_for(PractitionerFactory().user).get(url).status_code == 404
     assert client_for(lab_tech).get(url).status_code == 403
+
+
+def test_the_menu_links_doctors_and_lab_staff_to_their_pages(doctor, lab_tech, patient):
+    doctor_home = client_for(doctor.user).get(reverse("diagnostics:signoff")).content.decode()
+    assert 'data-testid="nav-dx-signoff"' in doctor_home and 'data-testid="nav-dx-lab"' not in doctor_home
+    lab_home = client_for(lab_tech).get(reverse("diagnostics:lab")).content.decode()
+    assert 'data-testid="nav-dx-lab"' in lab_home and 'data-testid="nav-dx-signoff"' not in lab_home
