@@ -347,3 +347,46 @@ def test_the_menu_links_doctors_and_lab_staff_to_their_pages(doctor, lab_tech, p
     assert 'data-testid="nav-dx-signoff"' in doctor_home and 'data-testid="nav-dx-lab"' not in doctor_home
     lab_home = client_for(lab_tech).get(reverse("diagnostics:lab")).content.decode()
     assert 'data-testid="nav-dx-lab"' in lab_home and 'data-testid="nav-dx-signoff"' not in lab_home
+
+
+def test_the_doctor_orders_during_an_online_visit(doctor, patient, glucose):
+    from tests.prescriptions.factories import visit_in_progress
+
+    visit = visit_in_progress(patient, doctor)
+    url = f"{reverse('diagnostics:order_new')}?visit={visit.pk}"
+    client = client_for(doctor.user)
+    assert client.get(url).status_code == 200
+
+    done = client.post(url, {"test_code": "fpg", "reason": "随访复查"})
+
+    assert done.status_code == 302
+    assert DiagnosticOrder.objects.get(patient=patient).visit == visit
+    assert client_for(PractitionerFactory().user).get(url).status_code == 404
+
+
+def test_an_hl7_file_can_be_uploaded_instead_of_pasted(cbc_order, lab_tech):
+    upload = SimpleUploadedFile("cbc.hl7", (DATA / "cbc_oru_r01.hl7").read_bytes())
+
+    page = client_for(lab_tech).post(reverse("diagnostics:lab_hl7"), {"message": "", "file": upload})
+
+    assert page.status_code == 200 and 'data-ok="yes"' in page.content.decode()
+    assert Observation.objects.filter(order=cbc_order).count() == 7
+    empty = client_for(lab_tech).post(reverse("diagnostics:lab_hl7"), {"message": " "})
+    assert empty.status_code == 400 and "Paste a message or choose a file." in empty.content.decode()
+
+
+def test_a_radiologist_reports_a_study_ordered_by_another_doctor(ct_order, lab_tech, settings, tmp_path):
+    from tests.factories import DepartmentFactory
+
+    settings.PRIVATE_STORAGE_ROOT = str(tmp_path)
+    client_for(lab_tech).post(reverse("diagnostics:lab_dicom", args=[ct_order.pk]), {"files": [_ct_file(ct_order)]})
+    radiologist = PractitionerFactory(departments=[DepartmentFactory(code="radiology")])
+    url = reverse("diagnostics:report", args=[ct_order.pk])
+    client = client_for(radiologist.user)
+    assert client.get(url).status_code == 200
+
+    done = client.post(url, {"findings": "双肺纹理清晰", "impression": "未见异常"})
+
+    assert done.status_code == 302
+    ct_order.refresh_from_db()
+    assert ct_order.status == OrderStatus.RESULTED and ct_order.study.reported_by == radiologist.user
