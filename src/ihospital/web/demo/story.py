@@ -46,6 +46,7 @@ from ihospital.records.models import Allergy, Condition, MedicationStatement
 from ihospital.scheduling import services as scheduling
 from ihospital.scheduling.models import AvailabilityRule, VisitMode
 
+from . import diagnostics as diagnostics_demo
 from . import homecare as homecare_demo
 
 DEMO_PASSWORD = "Demo-2026-ihospital"
@@ -281,6 +282,7 @@ def load() -> list[Login]:
     _monthly_prescription(staff["dr.wang"], staff["pharm.sun"], li)
     _stock()
     homecare_demo.load(staff=staff, elder=elder, daughter=daughter)
+    diagnostics_demo.load(staff=staff, li=li, elder=elder)
     _home_address(li, "家", "山西省", "太原市", "小店区", "长风街 18 号 3 单元 502 室", "030006", 37.8273, 112.5614)
 
     logins = [
@@ -302,6 +304,7 @@ def load() -> list[Login]:
         "dispatch.wu": "dispatcher: plans the home-nursing day",
         "dr.chen": "partner county hospital",
         "pharm.sun": "pharmacist: reviews prescriptions (审方)",
+        "lab.zhou": "lab technician: enters results, imports HL7",
     }
     for spec in DEMO_STAFF:
         logins.append(Login(spec.role, spec.username, spec.real_name, notes.get(spec.username, ""),
