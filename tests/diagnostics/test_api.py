@@ -8,11 +8,14 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
 from ihospital.accounts.models import Role
 from ihospital.core.models import AuditAction, AuditEvent, AuditOutcome
+from ihospital.diagnostics import imaging
 from ihospital.diagnostics.models import DiagnosticOrder, Observation, OrderStatus, ResourceSlot
+from tests.diagnostics import dicomgen
 from tests.diagnostics import factories as f
 from tests.diagnostics.test_hl7import import ANALYTES, CBC, dec
 from tests.factories import PatientFactory, PractitionerFactory, StaffUserFactory
@@ -224,3 +227,26 @@ def test_hl7_refusals_answer_the_ack_and_the_code(client, cbc_order, lab_tech, p
 def test_without_credentials_it_is_401(client):
     response = client.get("/api/diagnostics/tests")
     assert response.status_code == 401 and error_of(response)["code"] == "not_authenticated"
+
+
+def test_an_imaging_report_is_shown_to_the_patient_only_once_released(client, lab_tech):
+    patient = PatientFactory(user__real_name="李建华", birth_date=date(1970, 1, 2), sex_="M")
+    doctor = PractitionerFactory()
+    test = f.DiagnosticTestFactory(kind="imaging", modality="CT", specimen="")
+    order = f.DiagnosticOrderFactory(patient=patient, doctor=doctor, test=test,
+                                     encounter=EncounterFactory(patient=patient))
+    DiagnosticOrder.objects.filter(pk=order.pk).update(status=OrderStatus.CHECKED_IN)
+    ct = dicomgen.ct(patient_id=patient.mrn, patient_name="LI^JIANHUA=李建华", birth_date=patient.birth_date)
+    as_doctor, as_patient = Api(client, doctor.user), Api(client, patient.user)
+    written = {"findings": "双肺纹理清晰。", "impression": "未见异常。"}
+    refusal(as_doctor.post(f"/orders/{order.pk}/report", written), 409, "no_images")
+    imaging.upload(actor=lab_tech, order_id=order.pk,
+                   file=SimpleUploadedFile("ct.dcm", dicomgen.to_bytes(ct), content_type="application/dicom"))
+
+    refusal(as_doctor.post(f"/orders/{order.pk}/report", {"findings": " ", "impression": "未见异常。"}), 400,
+            "invalid_report")
+    reported = ok(as_doctor.post(f"/orders/{order.pk}/report", written))
+    assert reported["status"] == "resulted" and reported["study"]["impression"] == "未见异常。"
+    assert ok(as_patient.get(f"/orders/{order.pk}"))["study"] is None
+    ok(as_doctor.post(f"/orders/{order.pk}/sign-off"))
+    assert ok(as_patient.get(f"/orders/{order.pk}"))["study"]["findings"] == "双肺纹理清晰。"
