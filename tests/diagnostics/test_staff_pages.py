@@ -390,3 +390,15 @@ def test_a_radiologist_reports_a_study_ordered_by_another_doctor(ct_order, lab_t
     assert done.status_code == 302
     ct_order.refresh_from_db()
     assert ct_order.status == OrderStatus.RESULTED and ct_order.study.reported_by == radiologist.user
+
+
+def test_signing_off_from_the_order_page_returns_to_it(doctor, patient):
+    order = _resulted(doctor, patient, flag_value="4.0", number="DXBACK1")
+
+    done = client_for(doctor.user).post(reverse("diagnostics:signoff_order", args=[order.pk]), {"back": "order"})
+
+    assert done.status_code == 302 and done["Location"] == f"/diagnostics/orders/{order.pk}/"
+    order.refresh_from_db()
+    assert order.status == OrderStatus.RELEASED
+    again = client_for(doctor.user).post(reverse("diagnostics:signoff_order", args=[order.pk]))
+    assert again.status_code == 409 and 'data-code="not_resulted"' in again.content.decode()
