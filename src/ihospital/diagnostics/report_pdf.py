@@ -30,11 +30,12 @@ def _value(obs) -> str:
     return flags.fmt(obs.value) if obs.value is not None else obs.text
 
 
-def render(order: DiagnosticOrder) -> bytes:
+def render(order: DiagnosticOrder, *, compress: bool = True) -> bytes:
+    """The PDF (``compress=False`` leaves the page streams readable, for checking them)."""
     _font()
     buffer = BytesIO()
     width, height = A4
-    pdf = canvas.Canvas(buffer, pagesize=A4, pageCompression=1)
+    pdf = canvas.Canvas(buffer, pagesize=A4, pageCompression=1 if compress else 0)
     hospital = settings.HOSPITAL_NAME or _("Internet Hospital")
     pdf.setTitle(f"{order.number} · {hospital}")
     pdf.setAuthor(hospital)
