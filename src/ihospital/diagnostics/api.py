@@ -19,15 +19,11 @@ import json
 from datetime import date, datetime
 from decimal import Decimal
 
-from django.db import transaction
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from ninja import Router, Schema, Status
 
 from ihospital.core import audit
-from ihospital.core.errors import Conflict, DomainError
-from ihospital.core.models import AuditAction
-from ihospital.core.transitions import transition
+from ihospital.core.errors import DomainError
 
 from . import booking, hl7import, imaging, ordering, results, selectors
 from .models import Booking, DiagnosticKind, DiagnosticOrder, DiagnosticTest, ImagingStudy, OrderStatus
@@ -318,28 +314,12 @@ def check_in(request, order_id: int):
     return _order_view(order, role)
 
 
-def _mark_collected(*, actor, order_id: int) -> DiagnosticOrder:
-    # No service moves a lab order from "checked in" to "collected" yet (imaging does it on the first image):
-    # until one exists in booking/results, this is the step, with the same rules (lab technician, audited).
-    results.check_technician(actor)
-    with transaction.atomic():
-        order, _role = selectors.order_for(actor, order_id, audit_read=False, for_update=True)
-        if order.test.kind != DiagnosticKind.LAB:
-            raise Conflict("not_a_lab_test", _("Images mark an exam as done: upload them instead."))
-        if order.status != OrderStatus.CHECKED_IN:
-            raise Conflict("not_checked_in", _("The patient has not been checked in."))
-        transition(order, OrderStatus.COLLECTED, actor=actor, reason="specimen collected")
-        audit.record(actor=actor, action=AuditAction.UPDATE, obj=order, patient_id=order.patient_id,
-                     detail={"order": order.number, "collected": timezone.now().isoformat()})
-    return order
-
-
 @router.post("/orders/{order_id}/collected", response=OrderOut)
 def collected(request, order_id: int):
     """A lab technician records that the specimen of a checked-in lab order was taken.
 
     403: ``not_lab_tech``. 409: ``not_a_lab_test``, ``not_checked_in``."""
-    _mark_collected(actor=request.auth, order_id=order_id)
+    results.collect(actor=request.auth, order_id=order_id)
     order, role = _seen_as(request, order_id)
     return _order_view(order, role)
 

@@ -32,7 +32,7 @@ from ihospital.core.transitions import transition
 from ihospital.notifications.services import notify
 
 from .flags import CRITICAL_FLAGS, flag
-from .models import Analyte, DiagnosticOrder, Flag, Observation, OrderStatus
+from .models import Analyte, DiagnosticKind, DiagnosticOrder, Flag, Observation, OrderStatus
 
 MAX_ABS_VALUE = Decimal("1e8")  # Observation.value has 12 digits, 4 after the point
 CLOCK_SKEW = timedelta(minutes=5)
@@ -112,6 +112,22 @@ def locked_order(*, order_id: int | None = None, number: str | None = None) -> D
     order = qs.filter(pk=order_id).first() if order_id is not None else qs.filter(number=number or "").first()
     if order is None:
         raise NotFound("order_not_found", _("There is no such test order."))
+    return order
+
+
+def collect(*, actor, order_id: int) -> DiagnosticOrder:
+    """The specimen of a checked-in lab order was taken: it can now be resulted. (An exam is marked done by its
+    first image instead: ``imaging.upload``.)"""
+    check_technician(actor)
+    with transaction.atomic():
+        order = locked_order(order_id=order_id)
+        if order.test.kind != DiagnosticKind.LAB:
+            raise Conflict("not_a_lab_test", _("Images mark an exam as done: upload them instead."))
+        if order.status != OrderStatus.CHECKED_IN:
+            raise Conflict("not_checked_in", _("The patient has not been checked in."))
+        transition(order, OrderStatus.COLLECTED, actor=actor, reason="specimen collected")
+        audit.record(actor=actor, action=AuditAction.UPDATE, obj=order, patient_id=order.patient_id,
+                     detail={"order": order.number, "collected": timezone.now().isoformat()})
     return order
 
 
