@@ -200,6 +200,15 @@ def test_the_lab_day_list_checks_patients_in(doctor, patient, lab_tech, glucose)
     assert client_for(doctor.user).get(reverse("diagnostics:lab")).status_code == 403
     assert client_for(patient.user).get(reverse("diagnostics:lab")).status_code == 403
 
+    # Checked in: the lab marks the specimen taken, then the results can be entered.
+    page = client.get(reverse("diagnostics:lab")).content.decode()
+    assert 'data-testid="collect"' in page
+    assert client.post(reverse("diagnostics:lab_collect", args=[order.pk])).status_code == 302
+    order.refresh_from_db()
+    assert order.status == OrderStatus.COLLECTED
+    twice = client.post(reverse("diagnostics:lab_collect", args=[order.pk]))
+    assert twice.status_code == 409 and 'data-code="not_checked_in"' in twice.content.decode()
+
 
 def test_lab_result_entry_shows_a_bad_value_in_place_and_writes_nothing(doctor, patient, lab_tech, glucose):
     order = set_status(f.DiagnosticOrderFactory(doctor=doctor, patient=patient, test=glucose,

@@ -10,6 +10,7 @@ urlpatterns = [
     path("doctor/results/<int:order_id>/sign-off/", views_staff.signoff_order, name="signoff_order"),
     path("lab/", views_staff.lab, name="lab"),
     path("lab/orders/<int:order_id>/check-in/", views_staff.lab_check_in, name="lab_check_in"),
+    path("lab/orders/<int:order_id>/collected/", views_staff.lab_collect, name="lab_collect"),
     path("lab/orders/<int:order_id>/results/", views_staff.lab_results, name="lab_results"),
     path("lab/hl7/", views_staff.lab_hl7, name="lab_hl7"),
     path("lab/csv/", views_staff.lab_csv, name="lab_csv"),

@@ -214,6 +214,19 @@ def lab_check_in(request, order_id: int):
 
 
 @lab_page
+@require_POST
+def lab_collect(request, order_id: int):
+    """The specimen of a checked-in lab order was taken: it can be resulted now."""
+    try:
+        order = results.collect(actor=request.user, order_id=order_id)
+    except DomainError as exc:
+        return render(request, "diagnostics/lab_home.html", {**_lab_context(), "page_error": page_error(exc)},
+                      status=exc.status)
+    messages.success(request, _("Specimen collected: %(number)s") % {"number": order.number})
+    return redirect("diagnostics:lab")
+
+
+@lab_page
 @require_http_methods(["GET", "POST"])
 def lab_results(request, order_id: int):
     order, _role = selectors.order_for(request.user, order_id, roles=("lab",))
