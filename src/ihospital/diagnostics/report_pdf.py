@@ -64,7 +64,7 @@ def render(order: DiagnosticOrder, *, compress: bool = True) -> bytes:
     w.rule()
 
     if order.test.kind == DiagnosticKind.LAB:
-        cols = [margin, margin + 62 * mm, margin + 92 * mm, margin + 118 * mm, margin + 134 * mm]
+        cols = [margin, margin + 62 * mm, margin + 92 * mm, margin + 116 * mm, margin + 140 * mm]
         heads = [_("Analyte"), _("Value"), _("Unit"), _("Flag"), _("Reference")]
         pdf.setFont(FONT, 9.5)
         for x, head in zip(cols, heads, strict=True):
@@ -77,10 +77,10 @@ def render(order: DiagnosticOrder, *, compress: bool = True) -> bytes:
             flag = "" if obs.flag == Flag.NORMAL else obs.flag
             cells = [obs.analyte.name, _value(obs), obs.unit, flag, obs.reference]
             for x, cell in zip(cols, cells, strict=True):
-                pdf.drawString(x, w.y, str(cell)[:40])
+                pdf.drawString(x, w.y, str(cell)[:28])
             if flag:
                 pdf.setFont(FONT, 7)
-                pdf.drawString(cols[3] + 8 * mm, w.y, str(labels.get(obs.flag, ""))[:8])
+                pdf.drawString(cols[3] + 7 * mm, w.y, str(labels.get(obs.flag, ""))[:9])
             w.y -= 13
         w.y -= 4
         w.text(_("H high, L low, HH critically high, LL critically low, A abnormal."), 8)
