@@ -93,3 +93,14 @@ def test_page_shows_the_chart_for_the_acting_patient(hba1c, doctor, patient, enc
     stranger.force_login(PatientFactory().user)
     page = stranger.get(reverse("diagnostics:trends"), {"analyte": "hba1c"}).content.decode()
     assert "<svg" not in page
+
+
+def test_a_proxy_sees_the_patients_trends(hba1c, doctor, patient, encounter, lab_tech, relative):
+    result(hba1c, doctor, patient, encounter, lab_tech, "6.2", 10)
+    result(hba1c, doctor, patient, encounter, lab_tech, "5.9", 40, release=False)
+    client = Client()
+    client.force_login(relative)
+    client.post(reverse("accounts:act_for"), {"patient_id": patient.pk, "next": "/diagnostics/trends/"})
+    page = client.get(reverse("diagnostics:trends")).content.decode()
+    assert page.count('data-testid="trend-point"') == 1 and 'data-value="6.2" data-flag="H"' in page
+    assert "5.9" not in page
