@@ -36,3 +36,24 @@ def safe_next(request, default: str, *, field: str = "next") -> str:
     ):
         return candidate
     return default
+
+
+def role_page(allowed, code: str, message):
+    """A view decorator: signed in, and ``allowed(user)``; otherwise ``Forbidden(code, message)`` (a 403 page)."""
+    from functools import wraps
+
+    from django.contrib.auth.decorators import login_required
+
+    from .errors import Forbidden
+
+    def decorator(view):
+        @wraps(view)
+        @login_required
+        def wrapper(request, *args, **kwargs):
+            if not allowed(request.user):
+                raise Forbidden(code, message)
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorator

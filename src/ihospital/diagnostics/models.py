@@ -10,17 +10,12 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
-from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from ihospital.accounts.models import PatientProfile
+from ihospital.core.i18n import bilingual
 from ihospital.core.models import NeverDeletedQuerySet
 from ihospital.directory.models import Practitioner
-
-
-def _bilingual(obj, field: str) -> str:
-    zh, en = getattr(obj, f"{field}_zh"), getattr(obj, f"{field}_en")
-    return zh if (get_language() or "").startswith("zh") else (en or zh)
 
 
 class DiagnosticKind(models.TextChoices):
@@ -84,11 +79,11 @@ class DiagnosticTest(models.Model):
 
     @property
     def name(self) -> str:
-        return _bilingual(self, "name")
+        return bilingual(self, "name")
 
     @property
     def preparation_text(self) -> str:
-        return _bilingual(self, "preparation")
+        return bilingual(self, "preparation")
 
     @property
     def needs_contrast(self) -> bool:
@@ -116,7 +111,7 @@ class Analyte(models.Model):
 
     @property
     def name(self) -> str:
-        return _bilingual(self, "name")
+        return bilingual(self, "name")
 
 
 class ReferenceRange(models.Model):
@@ -160,7 +155,7 @@ class Resource(models.Model):
 
     @property
     def name(self) -> str:
-        return _bilingual(self, "name")
+        return bilingual(self, "name")
 
 
 class ResourceSlot(models.Model):

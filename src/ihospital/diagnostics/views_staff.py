@@ -8,10 +8,7 @@ a refusal is shown in place with the service's message, code and status. The ord
 
 from __future__ import annotations
 
-from functools import wraps
-
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.db.models import Q
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
@@ -22,7 +19,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from ihospital.accounts.models import Role
 from ihospital.core.errors import DomainError, Forbidden, NotFound
-from ihospital.core.pages import apply_domain_error
+from ihospital.core.pages import apply_domain_error, role_page
 from ihospital.visits.models import Visit
 
 from . import booking, csvimport, hl7import, imaging, ordering, results, selectors
@@ -30,24 +27,9 @@ from .flags import CRITICAL_FLAGS
 from .forms import CsvForm, Hl7Form, OrderForm, ReportForm
 from .models import Booking, DiagnosticKind, DiagnosticOrder, DiagnosticTest, OrderStatus
 
-
-def _guarded(allowed, code: str, message):
-    def decorator(view):
-        @wraps(view)
-        @login_required
-        def wrapper(request, *args, **kwargs):
-            if not allowed(request.user):
-                raise Forbidden(code, message)
-            return view(request, *args, **kwargs)
-
-        return wrapper
-
-    return decorator
-
-
-doctor_page = _guarded(lambda user: user.role == Role.DOCTOR, "not_a_doctor",
+doctor_page = role_page(lambda user: user.role == Role.DOCTOR, "not_a_doctor",
                        gettext_lazy("This page is for doctors."))
-lab_page = _guarded(lambda user: user.role == Role.LAB_TECH, "not_lab_staff",
+lab_page = role_page(lambda user: user.role == Role.LAB_TECH, "not_lab_staff",
                     gettext_lazy("This page is for lab and imaging technicians."))
 
 

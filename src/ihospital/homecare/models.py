@@ -12,10 +12,10 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
-from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from ihospital.accounts.models import PatientProfile
+from ihospital.core.i18n import bilingual
 from ihospital.core.models import NeverDeletedQuerySet
 from ihospital.directory.models import Title
 from ihospital.records.models import Document
@@ -41,10 +41,6 @@ class EligibleGroup(models.TextChoices):
     TERMINAL = "terminal", _("terminally ill with limited mobility")
     MOTHER_NEWBORN = "mother_newborn", _("mother or newborn")
 
-
-def _bilingual(obj, field: str) -> str:
-    zh, en = getattr(obj, f"{field}_zh"), getattr(obj, f"{field}_en")
-    return zh if (get_language() or "").startswith("zh") else (en or zh)
 
 
 class NursingService(models.Model):
@@ -80,11 +76,11 @@ class NursingService(models.Model):
 
     @property
     def name(self) -> str:
-        return _bilingual(self, "name")
+        return bilingual(self, "name")
 
     @property
     def description(self) -> str:
-        return _bilingual(self, "description")
+        return bilingual(self, "description")
 
     @property
     def skills(self) -> frozenset[str]:

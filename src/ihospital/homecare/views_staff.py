@@ -8,14 +8,12 @@ in place, beside what it is about, with the service's message and status.
 
 from __future__ import annotations
 
-from functools import wraps
-
-from django.contrib.auth.decorators import login_required
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from ihospital.accounts.models import Role
-from ihospital.core.errors import DomainError, Forbidden
+from ihospital.core.errors import DomainError
+from ihospital.core.pages import role_page
 
 from .models import NurseProfile
 from .selectors import is_home_nurse, is_supervisor
@@ -31,31 +29,19 @@ QUALIFICATION_REFUSALS = {
 }
 
 
-def _guarded(allowed, code: str, message):
-    def decorator(view):
-        @wraps(view)
-        @login_required
-        def wrapper(request, *args, **kwargs):
-            if not allowed(request.user):
-                raise Forbidden(code, message)
-            return view(request, *args, **kwargs)
-
-        return wrapper
-
-    return decorator
 
 
 def _home_nurse(user) -> bool:
     return is_home_nurse(user) and NurseProfile.objects.filter(user=user).exists()
 
 
-home_nurse_page = _guarded(_home_nurse, "not_a_home_nurse",
+home_nurse_page = role_page(_home_nurse, "not_a_home_nurse",
                            gettext_lazy("This page is for the hospital's home-care nurses."))
-supervisor_page = _guarded(lambda user: is_supervisor(user) and _home_nurse(user), "not_a_supervisor",
+supervisor_page = role_page(lambda user: is_supervisor(user) and _home_nurse(user), "not_a_supervisor",
                            gettext_lazy("This page is for supervisor nurses of home nursing."))
-dispatcher_page = _guarded(lambda user: user.role == Role.DISPATCHER, "not_a_dispatcher",
+dispatcher_page = role_page(lambda user: user.role == Role.DISPATCHER, "not_a_dispatcher",
                            gettext_lazy("Only dispatchers plan home visits."))
-admin_page = _guarded(lambda user: user.role == Role.ADMIN, "not_an_admin",
+admin_page = role_page(lambda user: user.role == Role.ADMIN, "not_an_admin",
                       gettext_lazy("Only the hospital's administration can block or unblock a patient."))
 
 
