@@ -148,7 +148,9 @@ class HomeFacilityFactory(FacilityFactory):
         model = Facility
         django_get_or_create = ("code",)
 
-    code = "home"
+    # The demo's code: browser journeys seed with these factories and seed_demo on one database, and both must
+    # find the same home hospital.
+    code = "demo-home"
     kind = FacilityKind.HOME
     name_zh = "本院"
     name_en = "Home Hospital"
