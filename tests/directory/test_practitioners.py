@@ -196,9 +196,9 @@ def test_directory_api_is_public(client):
     doctor = DoctorFactory(departments=[department], independent_practice_since=date(2010, 1, 1))
     DoctorFactory(departments=[DepartmentFactory()])
     facilities = client.get("/api/directory/facilities", headers={"accept-language": "en"}).json()
-    assert [f["code"] for f in facilities] == ["home"]
+    assert [f["code"] for f in facilities] == ["demo-home"]
     assert facilities[0]["name"] == "Home Hospital"
-    departments = client.get("/api/directory/departments?facility=home").json()
+    departments = client.get("/api/directory/departments?facility=demo-home").json()
     assert department.pk in {d["id"] for d in departments}
     listed = client.get(f"/api/directory/practitioners?department_id={department.pk}").json()
     assert [p["id"] for p in listed] == [doctor.pk]
