@@ -411,3 +411,29 @@ def test_signing_off_from_the_order_page_returns_to_it(doctor, patient):
     assert order.status == OrderStatus.RELEASED
     again = client_for(doctor.user).post(reverse("diagnostics:signoff_order", args=[order.pk]))
     assert again.status_code == 409 and 'data-code="not_resulted"' in again.content.decode()
+
+
+def test_the_doctors_visit_room_links_to_ordering_tests_for_that_visit(doctor, patient, glucose):
+    import re
+
+    from ihospital.visits.models import Visit, VisitStatus
+    from tests.prescriptions.factories import visit_in_progress
+
+    visit = visit_in_progress(patient, doctor)
+    client = client_for(doctor.user)
+    room = client.get(reverse("visits:room", args=[visit.pk])).content.decode()
+    link = re.search(r'href="([^"]+)" data-testid="order-tests"', room)
+    assert link is not None
+    url = link.group(1).replace("&amp;", "&")
+    assert url == f"{reverse('diagnostics:order_new')}?visit={visit.pk}"
+
+    page = client.get(url)
+    assert page.status_code == 200
+    assert f'name="visit" value="{visit.pk}"' in page.content.decode()
+    assert patient.mrn in page.content.decode()
+    assert client.post(url, {"test_code": "fpg", "reason": "随访复查"}).status_code == 302
+    assert DiagnosticOrder.objects.get(patient=patient).visit == visit
+
+    Visit.objects.filter(pk=visit.pk).update(status=VisitStatus.CLOSED)
+    closed = client.get(reverse("visits:room", args=[visit.pk])).content.decode()
+    assert 'data-testid="order-tests"' not in closed
