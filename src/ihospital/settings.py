@@ -98,6 +98,7 @@ INSTALLED_APPS = [
     "ihospital.pharmacy",
     "ihospital.homecare",
     "ihospital.diagnostics",
+    "ihospital.teleconsult",
     "ihospital.scheduling",
     "ihospital.web",
 ]
@@ -342,6 +343,19 @@ HOMECARE_SECURITY_PHONE = os.environ.get("HOMECARE_SECURITY_PHONE", "110")
 # Medical tests (issue 7, docs/diagnostics.md): results not signed off by the doctor are released to the patient
 # after this many hours (never a critical one); the largest DICOM file accepted.
 DIAGNOSTICS_AUTO_RELEASE_HOURS = int(os.environ.get("DIAGNOSTICS_AUTO_RELEASE_HOURS", 72))
+
+# Remote expert consultation (issue 8, docs/teleconsult.md). Targets in minutes from sending, by urgency: the
+# first expert's response and the signed report. An overdue request is escalated once per level: level 1 at
+# the target (the coordinators), level 2 when another half of the target has passed (also the admins).
+TELECONSULT_TARGETS = json.loads(os.environ.get("TELECONSULT_TARGETS", "null")) or {
+    "routine": {"first_response": 24 * 60, "report": 72 * 60},
+    "urgent": {"first_response": 4 * 60, "report": 24 * 60},
+    "emergency": {"first_response": 30, "report": 4 * 60},
+}
+# A peer-to-peer mesh sends every participant's video to every other: beyond 4 a media server (SFU) is needed.
+TELECONSULT_MAX_PARTICIPANTS = int(os.environ.get("TELECONSULT_MAX_PARTICIPANTS", 4))
+# Experts: home-hospital doctors of at least this title (副主任医师 and above by default).
+TELECONSULT_EXPERT_TITLES = os.environ.get("TELECONSULT_EXPERT_TITLES", "assoc_chief,chief").split(",")
 DICOM_MAX_BYTES = int(os.environ.get("DICOM_MAX_BYTES", 100 * 1024 * 1024))
 # Retention (years). Chart records at least 15 years, chat and audio/video of visits at least 3 years.
 # Nothing of a chart or a visit is deleted by the application; these tell the archive job what it may purge.

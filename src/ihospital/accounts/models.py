@@ -21,6 +21,7 @@ class Role(models.TextChoices):
     LAB_TECH = "lab_tech", _("Lab or imaging technician")
     DISPATCHER = "dispatcher", _("Dispatcher")
     SECURITY = "security", _("Hospital security")
+    COORDINATOR = "coordinator", _("Consultation coordinator")
     ADMIN = "admin", _("Hospital administrator")
     AUDITOR = "auditor", _("Auditor")
 

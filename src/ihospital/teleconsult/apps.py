@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class TeleconsultConfig(AppConfig):
+    name = "ihospital.teleconsult"
+    label = "teleconsult"
+    verbose_name = _("Remote expert consultation")
