@@ -31,7 +31,7 @@ from ihospital.diagnostics.models import (
 from tests.diagnostics import dicomgen
 from tests.diagnostics import factories as f
 from tests.factories import PatientFactory, PractitionerFactory, StaffUserFactory, TOTPDeviceFactory
-from tests.helpers import verify_session
+from tests.helpers import token_headers, verify_session
 from tests.visits.factories import EncounterFactory
 
 pytestmark = pytest.mark.django_db
@@ -437,3 +437,79 @@ def test_the_doctors_visit_room_links_to_ordering_tests_for_that_visit(doctor, p
     Visit.objects.filter(pk=visit.pk).update(status=VisitStatus.CLOSED)
     closed = client.get(reverse("visits:room", args=[visit.pk])).content.decode()
     assert 'data-testid="order-tests"' not in closed
+
+
+def _radiologist():
+    from tests.factories import DepartmentFactory
+
+    return PractitionerFactory(departments=[DepartmentFactory(code="radiology")])
+
+
+def _denied_reads(user, order):
+    from ihospital.core.models import AuditEvent, AuditOutcome
+
+    return AuditEvent.objects.filter(actor=user, outcome=AuditOutcome.DENIED, object_id=str(order.pk)).count()
+
+
+def test_a_radiologist_sees_an_imaging_order_as_radiologist_and_reports_it_from_its_page(ct_order, lab_tech,
+                                                                                       settings, tmp_path):
+    from ihospital.diagnostics.selectors import role_for_order
+
+    settings.PRIVATE_STORAGE_ROOT = str(tmp_path)
+    client_for(lab_tech).post(reverse("diagnostics:lab_dicom", args=[ct_order.pk]), {"files": [_ct_file(ct_order)]})
+    radiologist = _radiologist()
+    assert role_for_order(radiologist.user, ct_order) == "radiologist"
+    client = client_for(radiologist.user)
+
+    page = client.get(reverse("diagnostics:order", args=[ct_order.pk]))
+
+    assert page.status_code == 200
+    body = page.content.decode()
+    assert ct_order.patient.mrn in body
+    assert f'href="{reverse("diagnostics:report", args=[ct_order.pk])}"' in body and 'data-testid="report-link"' in body
+    assert client.post(reverse("diagnostics:report", args=[ct_order.pk]),
+                       {"findings": "肝内未见占位", "impression": "未见异常"}).status_code == 302
+    ct_order.refresh_from_db()
+    assert ct_order.status == OrderStatus.RESULTED
+    after = client.get(reverse("diagnostics:order", args=[ct_order.pk])).content.decode()
+    assert 'data-testid="report-link"' not in after
+    api = Client().get(f"/api/diagnostics/orders/{ct_order.pk}", headers=token_headers(radiologist.user))
+    assert api.status_code == 200 and api.json()["role"] == "radiologist"
+
+
+def test_a_radiologist_on_a_lab_order_gets_404_audited(cbc_order):
+    from ihospital.diagnostics import imaging
+    from ihospital.diagnostics.selectors import role_for_order
+
+    radiologist = _radiologist()
+    assert role_for_order(radiologist.user, cbc_order) is None
+    client = client_for(radiologist.user)
+
+    assert client.get(reverse("diagnostics:order", args=[cbc_order.pk])).status_code == 404
+    assert client.get(reverse("diagnostics:report", args=[cbc_order.pk])).status_code == 404
+    assert client.post(reverse("diagnostics:report", args=[cbc_order.pk]),
+                       {"findings": "x", "impression": "y"}).status_code == 404
+    assert _denied_reads(radiologist.user, cbc_order) == 3
+    with pytest.raises(imaging.NotFound):
+        imaging.report(actor=radiologist.user, order_id=cbc_order.pk, findings="x", impression="y")
+    cbc_order.refresh_from_db()
+    assert cbc_order.status == OrderStatus.COLLECTED
+
+
+def test_an_ordinary_doctor_who_did_not_order_the_exam_gets_404_audited(ct_order, lab_tech, settings, tmp_path):
+    from ihospital.diagnostics import imaging
+
+    settings.PRIVATE_STORAGE_ROOT = str(tmp_path)
+    client_for(lab_tech).post(reverse("diagnostics:lab_dicom", args=[ct_order.pk]), {"files": [_ct_file(ct_order)]})
+    other = PractitionerFactory()
+    client = client_for(other.user)
+
+    assert client.get(reverse("diagnostics:order", args=[ct_order.pk])).status_code == 404
+    assert client.get(reverse("diagnostics:report", args=[ct_order.pk])).status_code == 404
+    assert client.post(reverse("diagnostics:report", args=[ct_order.pk]),
+                       {"findings": "x", "impression": "y"}).status_code == 404
+    assert _denied_reads(other.user, ct_order) == 3
+    with pytest.raises(imaging.NotFound):
+        imaging.report(actor=other.user, order_id=ct_order.pk, findings="x", impression="y")
+    ct_order.refresh_from_db()
+    assert ct_order.status == OrderStatus.COLLECTED

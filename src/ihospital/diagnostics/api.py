@@ -22,7 +22,6 @@ from decimal import Decimal
 from django.utils.translation import gettext_lazy as _
 from ninja import Router, Schema, Status
 
-from ihospital.core import audit
 from ihospital.core.errors import DomainError
 
 from . import booking, hl7import, imaging, ordering, results, selectors
@@ -260,8 +259,8 @@ def orders_of_patient(request, patient_id: int):
 
 @router.get("/orders/{order_id}", response=OrderOut)
 def get_order(request, order_id: int):
-    """One order as the caller's role on it sees it (``role``: patient, doctor, lab). A patient sees ``values``
-    and ``study`` only once the results are released (``null`` before). 404 for anyone else."""
+    """One order as the caller's role on it sees it (``role``: patient, doctor, radiologist, lab). A patient sees
+    ``values`` and ``study`` only once the results are released (``null`` before). 404 for anyone else."""
     order, role = _seen_as(request, order_id)
     return _order_view(order, role)
 
@@ -356,10 +355,7 @@ def report(request, order_id: int, payload: ReportIn):
 
     403: ``not_a_doctor``. 409: ``no_images``, ``invalid_transition``. 400: ``invalid_report``."""
     imaging.report(actor=request.auth, order_id=order_id, findings=payload.findings, impression=payload.impression)
-    # It was reported, so the caller is the ordering doctor or a radiologist (who has no role in the selectors).
-    order = DiagnosticOrder.objects.select_related(*selectors.ORDER_RELATED).get(pk=order_id)
-    role = selectors.role_for_order(request.auth, order) or "radiologist"
-    audit.read(request.auth, order, patient_id=order.patient_id, detail={"role": role})
+    order, role = _seen_as(request, order_id)
     return _order_view(order, role)
 
 

@@ -8,11 +8,12 @@ e.g. the ideographic group of ``LI^JIANHUA=李^建华``, with the ``^`` between 
 Chinese names; a pinyin-only name is not enough), and of the one study the order has (``study_mismatch``); an image
 already stored is ``duplicate_instance``. The first image moves the order from checked in to collected.
 
-Previews are for the ordering doctor, radiologists (doctors of the ``radiology`` department), technicians, and the
-patient (or a proxy) once the result is released; anyone else gets 404, audited.
+Previews are for the ordering doctor, radiologists (verified doctors of the ``radiology`` department, for imaging
+exams: ``selectors.role_for_order``), technicians, and the patient (or a proxy) once the result is released; anyone
+else gets 404, audited.
 
-The report (findings and impression) is written by the ordering doctor or a radiologist and moves the order to
-``resulted``; release to the patient is the ordering doctor's sign-off, elsewhere.
+The report (findings and impression) is written by the ordering doctor or, for an imaging exam, a radiologist and
+moves the order to ``resulted``; release to the patient is the ordering doctor's sign-off, elsewhere.
 """
 
 from __future__ import annotations
@@ -34,18 +35,12 @@ from .models import DiagnosticKind, DiagnosticOrder, DicomInstance, ImagingStudy
 from .ordering import doctor_of
 from .selectors import ORDER_RELATED, role_for_order
 
-RADIOLOGY_DEPARTMENT = "radiology"
 UPLOAD_STATUSES = (OrderStatus.CHECKED_IN, OrderStatus.COLLECTED)
 FINDINGS_MAX = 20000
 
 
 def is_imaging(order: DiagnosticOrder) -> bool:
     return order.test.kind != DiagnosticKind.LAB and bool(order.test.modality)
-
-
-def is_radiologist(user) -> bool:
-    doctor = doctor_of(user)
-    return doctor is not None and doctor.departments.filter(code=RADIOLOGY_DEPARTMENT).exists()
 
 
 def name_matches(patient_name, real_name: str) -> bool:
@@ -200,13 +195,12 @@ def _may_view(user, order: DiagnosticOrder) -> bool:
     role = role_for_order(user, order)
     if role == "patient":
         return order.status == OrderStatus.RELEASED
-    if role in ("doctor", "lab"):
-        return True
-    return is_radiologist(user)
+    return role in ("doctor", "radiologist", "lab")
 
 
 def report(*, actor, order_id: int, findings: str, impression: str) -> ImagingStudy:
-    """The ordering doctor or a radiologist reports a collected study; the order becomes ``resulted``."""
+    """The ordering doctor or, for an imaging exam, a radiologist reports a collected study; the order becomes
+    ``resulted``. Anyone else: 404, audited."""
     doctor = doctor_of(actor)
     if doctor is None:
         raise Forbidden("not_a_doctor", _("Only a doctor can report an imaging study."))
@@ -229,7 +223,7 @@ def report(*, actor, order_id: int, findings: str, impression: str) -> ImagingSt
 @transaction.atomic
 def _report(actor, doctor, order_id: int, findings: str, impression: str) -> ImagingStudy:
     order = _order_for_update(actor, order_id)
-    if order.doctor_id != doctor.pk and not is_radiologist(actor):
+    if role_for_order(actor, order) not in ("doctor", "radiologist"):
         raise _Denied(order.pk, order.patient_id)
     study = ImagingStudy.objects.select_for_update().filter(order=order).first() if is_imaging(order) else None
     if study is None or not study.instances.exists():

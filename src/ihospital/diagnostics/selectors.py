@@ -4,6 +4,9 @@ Who sees an order, and as what (``role``):
 
 * ``patient``: the patient and their active proxies;
 * ``doctor``: the doctor who ordered it;
+* ``radiologist``: any other verified doctor of the ``radiology`` department, for imaging exams only (kind
+  ``imaging``; not laboratory tests, not functional exams such as the ECG): they read the images and write the
+  report;
 * ``lab``: lab and imaging technicians (they draw, scan and enter results).
 
 Anyone else asking by id gets 404, the same as for an id that does not exist, and the attempt is audited.
@@ -18,10 +21,20 @@ from ihospital.accounts.selectors import patient_acted_for, patients_acted_for
 from ihospital.core import audit
 from ihospital.core.errors import NotFound
 from ihospital.core.models import AuditAction, AuditOutcome
+from ihospital.directory.models import Practitioner, Profession
 
-from .models import DiagnosticOrder
+from .models import DiagnosticKind, DiagnosticOrder
 
 ORDER_RELATED = ("patient__user", "test", "doctor__user")
+RADIOLOGY_DEPARTMENT = "radiology"
+
+
+def is_radiologist(user) -> bool:
+    """A verified doctor of the radiology department."""
+    if not getattr(user, "is_authenticated", False) or user.role != Role.DOCTOR:
+        return False
+    return Practitioner.objects.filter(user=user, profession=Profession.DOCTOR, verified_at__isnull=False,
+                                       departments__code=RADIOLOGY_DEPARTMENT).exists()
 
 
 def role_for_order(user: User, order: DiagnosticOrder) -> str | None:
@@ -30,7 +43,11 @@ def role_for_order(user: User, order: DiagnosticOrder) -> str | None:
     if user.role == Role.PATIENT:
         return "patient" if patients_acted_for(user).filter(pk=order.patient_id).exists() else None
     if user.role == Role.DOCTOR:
-        return "doctor" if order.doctor.user_id == user.pk else None
+        if order.doctor.user_id == user.pk:
+            return "doctor"
+        if order.test.kind == DiagnosticKind.IMAGING and is_radiologist(user):
+            return "radiologist"
+        return None
     if user.role == Role.LAB_TECH:
         return "lab"
     return None

@@ -201,6 +201,8 @@ def order(request, order_id: int):
         "waiting": order.status in IN_PROGRESS,
         "can_book": role == "patient" and order.status in (OrderStatus.ORDERED, OrderStatus.BOOKED),
         "pdf": shown and order.status in (OrderStatus.RESULTED, OrderStatus.RELEASED),
+        "can_report": (role in ("doctor", "radiologist") and imaging.is_imaging(order)
+                       and order.status == OrderStatus.COLLECTED),
     }
     return render(request, "diagnostics/order.html", context)
 

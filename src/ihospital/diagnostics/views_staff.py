@@ -307,10 +307,7 @@ def lab_dicom(request, order_id: int):
 @doctor_page
 @require_http_methods(["GET", "POST"])
 def report(request, order_id: int):
-    order = (DiagnosticOrder.objects.select_related("patient__user", "test", "doctor__user")
-             .filter(pk=order_id).first())
-    if order is None or not (order.doctor.user_id == request.user.pk or imaging.is_radiologist(request.user)):
-        raise NotFound()
+    order, _role = selectors.order_for(request.user, order_id, roles=("doctor", "radiologist"))
     form = ReportForm(request.POST or None)
     status, error = 200, None
     if request.method == "POST" and form.is_valid():
