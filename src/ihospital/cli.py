@@ -107,10 +107,14 @@ def _prepare() -> bool:
             call_command("seed_demo")  # prints the demo logins itself
         else:
             print("ihospital: no demo data loaded: the seed_demo command does not exist yet", file=sys.stderr)
+    backend = import_string(settings.TASKS["default"]["BACKEND"])
+    uses_worker = issubclass(backend, DatabaseBackend)
+    if uses_worker:
+        # One future run of each periodic job (slots ahead, result release...) for the worker to pick up.
+        call_command("ensure_periodic")
     # The children open their own connections; don't keep ours (an idle SQLite handle) open beside them.
     connections.close_all()
-    backend = import_string(settings.TASKS["default"]["BACKEND"])
-    return issubclass(backend, DatabaseBackend)
+    return uses_worker
 
 
 def _supervise(commands: dict[str, list[str]], host: str, port: int) -> int:

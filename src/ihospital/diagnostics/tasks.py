@@ -1,5 +1,5 @@
 """Timed jobs of lab results: each resulted order's own release check (enqueued with ``run_after`` when results
-are recorded), and a sweep to run periodically (hourly) that releases whatever is due."""
+are recorded), and a sweep that releases whatever is due, run hourly as a periodic job (``periodic.py``)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """Background work: keep the booking horizon's slots materialised.
 
-Run ``generate_upcoming_slots`` daily (enqueue it from a scheduler, or run ``ihospital generate_slots``); the
-slot list also generates the days it shows, so nothing breaks when the task has not run yet.
+``generate_upcoming_slots`` runs daily as a periodic job (``scheduling/periodic.py``; or run
+``ihospital generate_slots``); the slot list also generates the days it shows, so nothing breaks when the task has
+not run yet.
 """
 
 from __future__ import annotations
