@@ -282,14 +282,91 @@ def test_cancel_frees_the_place_and_the_order_can_be_booked_again(order, room, p
     booking.cancel_booking(actor=patient.user, order_id=order.pk, reason="出差")
     order.refresh_from_db()
     s.refresh_from_db()
-    assert (order.status, s.booked, Booking.objects.count()) == (OrderStatus.ORDERED, 0, 0)
-    assert AuditEvent.objects.filter(object_type="diagnostics.booking", action="delete",
+    assert (order.status, s.booked) == (OrderStatus.ORDERED, 0)
+    [kept] = Booking.objects.filter(order=order)  # the row stays, marked cancelled
+    assert kept.cancelled_at is not None and kept.cancelled_by == patient.user and kept.cancel_reason == "出差"
+    assert order.live_booking is None and not Booking.objects.live().exists()
+    assert AuditEvent.objects.filter(object_type="diagnostics.booking", action="update", detail__cancelled=True,
                                      detail__reason="出差").exists()
-    refused("not_booked", booking.cancel_booking, actor=patient.user, order_id=order.pk, reason="")
     other = PatientFactory()
     theirs = f.DiagnosticOrderFactory(patient=other, doctor=order.doctor, encounter=order.encounter, test=order.test)
     booking.book(actor=other.user, order_id=theirs.pk, slot_id=s.pk)  # the freed place
     assert ResourceSlot.objects.get(pk=s.pk).booked == 1
+
+
+def test_a_second_cancel_is_refused_and_frees_the_place_only_once(order, room, patient):
+    s = slot(room, capacity=3)
+    other = PatientFactory()
+    theirs = f.DiagnosticOrderFactory(patient=other, doctor=order.doctor, encounter=order.encounter, test=order.test)
+    booking.book(actor=other.user, order_id=theirs.pk, slot_id=s.pk)
+    booking.book(actor=patient.user, order_id=order.pk, slot_id=s.pk)
+    assert ResourceSlot.objects.get(pk=s.pk).booked == 2
+
+    booking.cancel_booking(actor=patient.user, order_id=order.pk, reason="出差")
+    refused("not_booked", booking.cancel_booking, actor=patient.user, order_id=order.pk, reason="again")
+
+    assert ResourceSlot.objects.get(pk=s.pk).booked == 1  # the other patient's place is still counted
+    assert Booking.objects.get(order=order).cancel_reason == "出差"
+    assert AuditEvent.objects.filter(object_type="diagnostics.booking", detail__cancelled=True).count() == 1
+
+
+def test_booking_again_after_a_cancel_is_a_new_booking_counted_as_a_move(order, room, patient):
+    a, b = slot(room, clock="08:00"), slot(room, clock="09:00")
+    first = booking.book(actor=patient.user, order_id=order.pk, slot_id=a.pk)
+    assert first.reschedules == 0
+    booking.cancel_booking(actor=patient.user, order_id=order.pk, reason="改期")
+
+    again = booking.book(actor=patient.user, order_id=order.pk, slot_id=b.pk)
+
+    order.refresh_from_db()
+    assert order.status == OrderStatus.BOOKED and again.pk != first.pk and again.reschedules == 1
+    assert order.live_booking == again
+    assert list(order.bookings.order_by("pk")) == [first, again]
+    assert [s.booked for s in ResourceSlot.objects.filter(pk__in=[a.pk, b.pk]).order_by("starts_at")] == [0, 1]
+    # The same slot as the cancelled booking is fine too: only one live booking per order.
+    booking.cancel_booking(actor=patient.user, order_id=order.pk, reason="改期")
+    third = booking.book(actor=patient.user, order_id=order.pk, slot_id=a.pk)
+    assert third.reschedules == 2 and Booking.objects.live().get(order=order) == third
+
+
+def test_cancelling_and_booking_again_does_not_get_round_the_reschedule_limit(order, room, patient):
+    a, b, c, d = (slot(room, clock=clock) for clock in ("08:00", "09:00", "10:00", "11:00"))
+    booking.book(actor=patient.user, order_id=order.pk, slot_id=a.pk)
+    booking.reschedule(actor=patient.user, order_id=order.pk, slot_id=b.pk)
+    booking.reschedule(actor=patient.user, order_id=order.pk, slot_id=c.pk)
+    refused("reschedule_limit", booking.reschedule, actor=patient.user, order_id=order.pk, slot_id=d.pk)
+    booking.cancel_booking(actor=patient.user, order_id=order.pk, reason="换个时间")
+    order.refresh_from_db()
+    assert not booking.can_book_again(order)
+
+    refused("reschedule_limit", booking.book, actor=patient.user, order_id=order.pk, slot_id=d.pk)
+
+    order.refresh_from_db()
+    assert order.status == OrderStatus.ORDERED and not Booking.objects.live().exists()
+    assert sum(ResourceSlot.objects.values_list("booked", flat=True)) == 0
+
+
+def test_a_reschedule_after_booking_again_counts_the_earlier_move(order, room, patient):
+    a, b, c, d = (slot(room, clock=clock) for clock in ("08:00", "09:00", "10:00", "11:00"))
+    booking.book(actor=patient.user, order_id=order.pk, slot_id=a.pk)
+    booking.cancel_booking(actor=patient.user, order_id=order.pk, reason="改期")
+    booking.book(actor=patient.user, order_id=order.pk, slot_id=b.pk)  # move 1
+    moved = booking.reschedule(actor=patient.user, order_id=order.pk, slot_id=c.pk)  # move 2
+    assert moved.reschedules == 2
+
+    refused("reschedule_limit", booking.reschedule, actor=patient.user, order_id=order.pk, slot_id=d.pk)
+
+
+def test_the_database_holds_one_live_booking_per_order(order, room, patient):
+    from django.db import IntegrityError, transaction
+
+    a, b = slot(room, clock="08:00"), slot(room, clock="09:00")
+    booking.book(actor=patient.user, order_id=order.pk, slot_id=a.pk)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Booking.objects.create(order=order, slot=b, booked_by=patient.user)
+    Booking.objects.create(order=order, slot=b, booked_by=patient.user, cancelled_at=timezone.now())
+    with pytest.raises(TypeError):
+        Booking.objects.get(order=order, cancelled_at__isnull=True).delete()
 
 
 def test_check_in_by_lab_staff_on_the_day(order, room, patient, lab_tech, doctor):

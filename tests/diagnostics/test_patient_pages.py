@@ -178,6 +178,14 @@ def test_book_reschedule_and_cancel(panel, resource, slot, doctor, patient, enco
     assert response.status_code == 302
     order.refresh_from_db()
     assert order.status == OrderStatus.ORDERED
+    assert 'data-testid="booking"' not in text(client.get(reverse("diagnostics:order", args=[order.pk])))
+
+    # Booking again is the second move (after the reschedule); cancelling then leaves none, and the page says so.
+    response = client.post(url, {"action": "book", "slot_id": slot.pk, "day": day})
+    assert response.status_code == 302 and Booking.objects.live().get(order=order).reschedules == 2
+    response = client.post(url, {"action": "cancel", "reason": "Still abroad"}, follow=True)
+    assert "moved too many times to be booked again online" in text(response)
+    assert Booking.objects.filter(order=order).count() == 2 and not Booking.objects.live().exists()
 
 
 def test_a_refusal_is_shown_in_place(panel, resource, slot, doctor, patient, encounter):

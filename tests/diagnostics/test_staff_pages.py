@@ -210,6 +210,20 @@ def test_the_lab_day_list_checks_patients_in(doctor, patient, lab_tech, glucose)
     assert twice.status_code == 409 and 'data-code="not_checked_in"' in twice.content.decode()
 
 
+def test_the_lab_day_list_leaves_out_cancelled_bookings(doctor, patient, lab_tech, glucose):
+    resource = f.ResourceFactory()
+    now = timezone.localtime()
+    slot = f.ResourceSlotFactory(resource=resource, starts_at=now, ends_at=now + timedelta(minutes=15))
+    order = f.DiagnosticOrderFactory(doctor=doctor, patient=patient, test=glucose,
+                                     encounter=EncounterFactory(patient=patient))
+    Booking.objects.create(order=order, slot=slot, booked_by=patient.user, cancelled_at=timezone.now(),
+                           cancelled_by=patient.user)
+
+    page = client_for(lab_tech).get(reverse("diagnostics:lab")).content.decode()
+
+    assert order.number not in page
+
+
 def test_lab_result_entry_shows_a_bad_value_in_place_and_writes_nothing(doctor, patient, lab_tech, glucose):
     order = set_status(f.DiagnosticOrderFactory(doctor=doctor, patient=patient, test=glucose,
                                                 encounter=EncounterFactory(patient=patient)), OrderStatus.COLLECTED)

@@ -25,7 +25,7 @@ from ninja import Router, Schema, Status
 from ihospital.core.errors import DomainError
 
 from . import booking, hl7import, imaging, ordering, results, selectors
-from .models import Booking, DiagnosticKind, DiagnosticOrder, DiagnosticTest, ImagingStudy, OrderStatus
+from .models import DiagnosticKind, DiagnosticOrder, DiagnosticTest, ImagingStudy, OrderStatus, live_booking
 
 router = Router(tags=["diagnostics"])
 
@@ -187,7 +187,7 @@ def _order_view(order: DiagnosticOrder, role: str) -> dict:
     """The order as ``role`` sees it: a patient sees values and the report only once released."""
     order.refresh_from_db()
     shown = role != "patient" or order.status == OrderStatus.RELEASED
-    booked = Booking.objects.select_related("slot__resource").filter(order=order).first()
+    booked = live_booking(order)
     values = None
     if shown and order.test.kind == DiagnosticKind.LAB:
         values = [{"analyte": o.analyte.code, "name": o.analyte.name, "value": o.value, "text": o.text,
@@ -277,7 +277,8 @@ def book(request, order_id: int, payload: SlotIn):
     """The patient or a proxy books the order into a slot.
 
     404: ``slot_not_found``. 409: ``already_booked``, ``not_bookable``, ``slot_unavailable``, ``slot_full``,
-    ``same_day_conflict``. 400: ``wrong_resource``, ``fasting_morning_only``."""
+    ``same_day_conflict``, ``reschedule_limit`` (booking again after a cancel is a move, and the moves are used up).
+    400: ``wrong_resource``, ``fasting_morning_only``."""
     booking.book(actor=request.auth, order_id=order_id, slot_id=payload.slot_id)
     order, role = _seen_as(request, order_id)
     return Status(201, _order_view(order, role))
@@ -297,7 +298,8 @@ def reschedule(request, order_id: int, payload: SlotIn):
 
 @router.post("/orders/{order_id}/booking/cancel", response=OrderOut)
 def cancel_booking(request, order_id: int, payload: ReasonIn):
-    """The patient or a proxy cancels the booking; the order can be booked again. 409: ``not_booked``."""
+    """The patient or a proxy cancels the booking (kept, marked cancelled); the order can be booked again, which
+    counts as a move. 409: ``not_booked`` (also when already cancelled)."""
     booking.cancel_booking(actor=request.auth, order_id=order_id, reason=payload.reason)
     order, role = _seen_as(request, order_id)
     return _order_view(order, role)

@@ -10,13 +10,16 @@ Rules (each refusal has a stable code):
   this exam later on the same day as one of those (an abdominal CT or ultrasound after a barium meal: the barium
   spoils the images), which is checked from both sides: booking the CT after a booked barium meal, or the barium
   meal before a booked CT;
-* one booking per order (``already_booked``); at most ``MAX_RESCHEDULES`` reschedules (``reschedule_limit``), not
-  within ``RESCHEDULE_CUTOFF`` of the booked time (``too_late_to_reschedule``).
+* one live booking per order (``already_booked``); at most ``MAX_RESCHEDULES`` moves (``reschedule_limit``), not
+  within ``RESCHEDULE_CUTOFF`` of the booked time (``too_late_to_reschedule``). Cancelling and booking again counts
+  as a move, like a reschedule: otherwise the limit would be got round by cancelling first. Once the moves are used
+  up, a cancelled order cannot be booked again by the patient (``reschedule_limit``).
 
 Places are taken by one conditional update (``booked < capacity``), so a slot is never overbooked however many
 book at once (``slot_full``); a reschedule takes the new place and frees the old one in the same transaction.
-Cancelling a booking frees its place and puts the order back to "ordered" (the booking row goes; the audit log
-keeps it). A reminder with the preparation instructions is sent at 18:00 local time the evening before.
+Cancelling a booking frees its place, once (a second cancel is ``not_booked``), and puts the order back to "ordered";
+the booking row stays, marked ``cancelled_at``/``cancelled_by``, and the order can be booked again. A reminder
+with the preparation instructions is sent at 18:00 local time the evening before.
 """
 
 from __future__ import annotations
@@ -77,7 +80,7 @@ def _conflicting(order: DiagnosticOrder, slot: ResourceSlot) -> DiagnosticOrder 
     """Another live booking of the patient on the slot's day that cannot share the day with this exam."""
     start, end = day_bounds(_local(slot.starts_at).date())
     mine = order.test.preparation or {}
-    others = (Booking.objects.filter(order__patient_id=order.patient_id, order__status__in=LIVE,
+    others = (Booking.objects.live().filter(order__patient_id=order.patient_id, order__status__in=LIVE,
                                      slot__starts_at__gte=start, slot__starts_at__lt=end)
               .exclude(order=order).select_related("order__test", "slot"))
     for other in others:
@@ -151,6 +154,22 @@ def _locked_order(order_id: int) -> DiagnosticOrder:
     return order
 
 
+def _limit() -> Conflict:
+    return Conflict("reschedule_limit", _("A booking can be moved at most %(n)s times.") % {"n": MAX_RESCHEDULES})
+
+
+def _moves_so_far(order: DiagnosticOrder) -> int:
+    """The moves a new booking of the order starts from: none for the first booking; after a cancel, the cancelled
+    booking's moves plus this one (cancelling and booking again is a move)."""
+    last = Booking.objects.filter(order=order, cancelled_at__isnull=False).order_by("-cancelled_at", "-pk").first()
+    return 0 if last is None else last.reschedules + 1
+
+
+def can_book_again(order: DiagnosticOrder) -> bool:
+    """Whether a booking of the order now would stay within the moves allowed."""
+    return _moves_so_far(order) <= MAX_RESCHEDULES
+
+
 def book(*, actor, order_id: int, slot_id: int) -> Booking:
     _may_book(actor, order_id)
     with transaction.atomic():
@@ -159,12 +178,16 @@ def book(*, actor, order_id: int, slot_id: int) -> Booking:
             if order.status == OrderStatus.BOOKED:
                 raise Conflict("already_booked", _("This test is already booked: reschedule it instead."))
             raise Conflict("not_bookable", _("This test cannot be booked now."))
+        moves = _moves_so_far(order)
+        if moves > MAX_RESCHEDULES:
+            raise _limit()
         slot = _check_slot(order, slot_id)
         _take(slot)
-        booking = Booking.objects.create(order=order, slot=slot, booked_by=actor)
+        booking = Booking.objects.create(order=order, slot=slot, booked_by=actor, reschedules=moves)
         transition(order, OrderStatus.BOOKED, actor=actor)
         audit.record(actor=actor, action=AuditAction.CREATE, obj=booking, patient_id=order.patient_id,
-                     detail={"order": order.number, "slot": slot.pk, "starts_at": slot.starts_at.isoformat()})
+                     detail={"order": order.number, "slot": slot.pk, "starts_at": slot.starts_at.isoformat(),
+                             "reschedules": moves})
         _schedule_reminder(order, slot)
     return booking
 
@@ -173,12 +196,11 @@ def reschedule(*, actor, order_id: int, slot_id: int) -> Booking:
     _may_book(actor, order_id)
     with transaction.atomic():
         order = _locked_order(order_id)
-        booking = Booking.objects.select_related("slot").filter(order=order).first()
+        booking = Booking.objects.live().select_related("slot").filter(order=order).first()
         if order.status != OrderStatus.BOOKED or booking is None:
             raise Conflict("not_booked", _("This test is not booked."))
         if booking.reschedules >= MAX_RESCHEDULES:
-            raise Conflict("reschedule_limit",
-                           _("A booking can be moved at most %(n)s times.") % {"n": MAX_RESCHEDULES})
+            raise _limit()
         if timezone.now() >= booking.slot.starts_at - RESCHEDULE_CUTOFF:
             raise Conflict("too_late_to_reschedule", _("A booking cannot be moved within 2 hours of its time."))
         if booking.slot_id == slot_id:
@@ -199,19 +221,23 @@ def reschedule(*, actor, order_id: int, slot_id: int) -> Booking:
 
 
 def cancel_booking(*, actor, order_id: int, reason: str = "") -> DiagnosticOrder:
-    """Free the place and put the order back to "ordered" (it can be booked again)."""
+    """Free the place and put the order back to "ordered" (it can be booked again, as a move: see the module
+    docstring). The booking stays, marked cancelled. Only a live booking of a booked order is cancelled, so the place
+    is freed once: cancelling again is ``not_booked``."""
     _may_book(actor, order_id)
+    reason = (reason or "").strip()
     with transaction.atomic():
         order = _locked_order(order_id)
-        booking = Booking.objects.filter(order=order).first()
+        booking = Booking.objects.live().select_for_update().filter(order=order).first()
         if order.status != OrderStatus.BOOKED or booking is None:
             raise Conflict("not_booked", _("This test is not booked."))
-        slot_id = booking.slot_id
-        _release(slot_id)
-        audit.record(actor=actor, action=AuditAction.DELETE, obj=booking, patient_id=order.patient_id,
-                     detail={"order": order.number, "slot": slot_id, "reason": (reason or "").strip()})
-        booking.delete()
-        transition(order, OrderStatus.ORDERED, actor=actor, reason=(reason or "").strip())
+        _release(booking.slot_id)
+        booking.cancelled_at, booking.cancelled_by, booking.cancel_reason = timezone.now(), actor, reason
+        booking.save(update_fields=["cancelled_at", "cancelled_by", "cancel_reason"])
+        audit.record(actor=actor, action=AuditAction.UPDATE, obj=booking, patient_id=order.patient_id,
+                     detail={"order": order.number, "slot": booking.slot_id, "cancelled": True, "reason": reason,
+                             "reschedules": booking.reschedules})
+        transition(order, OrderStatus.ORDERED, actor=actor, reason=reason)
     return order
 
 
@@ -222,7 +248,7 @@ def check_in(*, actor, order_id: int) -> Booking:
         raise Forbidden("not_lab_staff", _("Only lab or imaging staff check patients in."))
     with transaction.atomic():
         order = DiagnosticOrder.objects.select_for_update().get(pk=order_id)
-        booking = Booking.objects.select_related("slot").filter(order=order).first()
+        booking = Booking.objects.live().select_related("slot").filter(order=order).first()
         if order.status != OrderStatus.BOOKED or booking is None:
             raise Conflict("not_booked", _("This test is not booked."))
         if _local(booking.slot.starts_at).date() != timezone.localdate():
@@ -258,7 +284,7 @@ def preparation_lines(order: DiagnosticOrder) -> list[str]:
 def remind(*, order_id: int, slot_id: int) -> bool:
     """Send the evening-before reminder, unless the booking moved, was cancelled or was already reminded."""
     with transaction.atomic():
-        booking = (Booking.objects.select_for_update(of=("self",))
+        booking = (Booking.objects.live().select_for_update(of=("self",))
                    .select_related("order__test", "order__patient", "slot__resource")
                    .filter(order_id=order_id, slot_id=slot_id, order__status=OrderStatus.BOOKED,
                            reminded_at__isnull=True).first())

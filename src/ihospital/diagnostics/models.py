@@ -240,21 +240,58 @@ class DiagnosticOrder(models.Model):
     def delete(self, *args, **kwargs):
         raise TypeError("test orders are never deleted; they are cancelled")
 
+    @property
+    def live_booking(self) -> Booking | None:
+        """The booking that is not cancelled, or None (``models.live_booking``)."""
+        return live_booking(self)
+
+
+class BookingQuerySet(NeverDeletedQuerySet):
+    def live(self) -> BookingQuerySet:
+        """Bookings not cancelled (at most one per order)."""
+        return self.filter(cancelled_at__isnull=True)
+
 
 class Booking(models.Model):
-    """The slot an order is booked into. One live booking per order; a reschedule moves it (the slot counters
-    change by conditional updates, in one transaction)."""
+    """The slot an order is booked into. A reschedule moves the live booking (the slot counters change by
+    conditional updates, in one transaction); a cancelled booking stays, with ``cancelled_at``, and the order may be
+    booked again: a new row. At most one live (not cancelled) booking per order, held by the database.
 
-    order = models.OneToOneField(DiagnosticOrder, on_delete=models.PROTECT, related_name="booking")
+    ``reschedules`` counts the order's moves so far, across its bookings: each reschedule, and each cancel followed
+    by a new booking (a new booking starts from the cancelled one's count plus one), so cancelling and booking
+    again cannot get round ``booking.MAX_RESCHEDULES``."""
+
+    order = models.ForeignKey(DiagnosticOrder, on_delete=models.PROTECT, related_name="bookings")
     slot = models.ForeignKey(ResourceSlot, on_delete=models.PROTECT, related_name="bookings")
     booked_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     booked_at = models.DateTimeField(auto_now=True)
     reschedules = models.PositiveSmallIntegerField(default=0)
     checked_in_at = models.DateTimeField(null=True, blank=True)
     reminded_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    cancelled_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                     related_name="+")
+    cancel_reason = models.TextField(blank=True)
+
+    objects = BookingQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["order"], condition=Q(cancelled_at__isnull=True),
+                                    name="diagnostics_one_live_booking_per_order"),
+        ]
 
     def __str__(self) -> str:
-        return f"{self.order.number} @ {self.slot}"
+        return f"{self.order.number} @ {self.slot}" + (" (cancelled)" if self.cancelled_at else "")
+
+    def delete(self, *args, **kwargs):
+        raise TypeError("bookings are never deleted; they are cancelled")
+
+
+def live_booking(order: DiagnosticOrder | int) -> Booking | None:
+    """The order's booking that is not cancelled, with its slot and resource, or None."""
+    order_id = order if isinstance(order, int) else order.pk
+    return Booking.objects.live().select_related("slot__resource").filter(order_id=order_id).first()
 
 
 class Flag(models.TextChoices):

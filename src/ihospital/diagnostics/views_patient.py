@@ -33,7 +33,7 @@ from ihospital.core.models import AuditAction
 from ihospital.core.transitions import timeline
 
 from . import booking, imaging, report_pdf, selectors, trends
-from .models import Booking, DiagnosticKind, DicomInstance, Flag, ImagingStudy, Modality, OrderStatus
+from .models import Booking, DiagnosticKind, DicomInstance, Flag, ImagingStudy, Modality, OrderStatus, live_booking
 from .results import current_observations
 
 BOOK_DAYS = 14
@@ -75,7 +75,7 @@ def _abnormal_count(order) -> int:
 
 
 def _booking(order) -> Booking | None:
-    return Booking.objects.select_related("slot__resource").filter(order=order).first()
+    return live_booking(order)
 
 
 # ---- my tests -----------------------------------------------------------------------------------------------------
@@ -141,8 +141,12 @@ def book(request, order_id: int):
             if not reason:
                 raise DomainError("reason_required", _("Please say why you cancel the booking."),
                                   fields={"reason": _("required")})
-            booking.cancel_booking(actor=request.user, order_id=order_id, reason=reason)
-            messages.success(request, _("The booking was cancelled. You can book another time."))
+            cancelled = booking.cancel_booking(actor=request.user, order_id=order_id, reason=reason)
+            if booking.can_book_again(cancelled):
+                messages.success(request, _("The booking was cancelled. You can book another time."))
+            else:
+                messages.success(request, _("The booking was cancelled. It has been moved too many times to be "
+                                            "booked again online: please contact the hospital."))
         elif action == "reschedule":
             booking.reschedule(actor=request.user, order_id=order_id, slot_id=slot_id)
             messages.success(request, _("The booking was moved."))

@@ -164,7 +164,7 @@ def signoff_order(request, order_id: int):
 
 def _lab_context() -> dict:
     start, end = booking.day_bounds(timezone.localdate())
-    bookings = (Booking.objects.filter(slot__starts_at__gte=start, slot__starts_at__lt=end)
+    bookings = (Booking.objects.live().filter(slot__starts_at__gte=start, slot__starts_at__lt=end)
                 .select_related("slot__resource", "order__patient__user", "order__test")
                 .order_by("slot__resource__code", "slot__starts_at"))
     resources: dict[int, dict] = {}
