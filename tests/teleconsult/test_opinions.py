@@ -7,21 +7,21 @@ import pytest
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from ihospital.accounts.models import ConsentKind, User
+from ihospital.accounts.models import User
 from ihospital.core.errors import DomainError, NotFound
 from ihospital.core.models import AuditAction, AuditEvent
 from ihospital.core.transitions import timeline
 from ihospital.notifications.models import Notification
 from ihospital.teleconsult import opinions, realtime
-from ihospital.teleconsult.models import Assignment, ConsultRequest, Opinion, Report, Status
-from tests.factories import ConsentFactory, PatientFactory
+from ihospital.teleconsult.models import ConsultRequest, Opinion, Report, Status
+from tests.factories import PatientFactory
 from tests.helpers import current_code, wrong_code
 from tests.teleconsult.factories import (
-    ConsultRequestFactory,
     CoordinatorFactory,
     ExpertFactory,
     PartnerDoctorFactory,
     device_of,
+    in_review_request,
 )
 
 pytestmark = pytest.mark.django_db
@@ -31,24 +31,9 @@ pytestmark = pytest.mark.django_db
 
 
 def under_review(*, members: int = 0, accepted: bool = True) -> ConsultRequest:
-    """A request under review, with consent, an accepted lead and ``members`` team members (accepted when
-    ``accepted``). Built with the ORM so these tests do not depend on the triage services."""
-    lead = ExpertFactory()
-    request = ConsultRequestFactory(department=lead.departments.first())
-    consent = ConsentFactory(patient=request.patient, kind=ConsentKind.RECORD_SHARING, given_by=request.patient.user,
-                             subject=f"consult:{request.pk}")
-    now = timezone.now()
-    ConsultRequest.objects.filter(pk=request.pk).update(
-        status=Status.IN_REVIEW, consent=consent, submitted_at=now, first_response_at=now, fee_fen=50000,
-        first_response_due=now + timezone.timedelta(hours=24), report_due=now + timezone.timedelta(hours=72))
-    coordinator = CoordinatorFactory()
-    Assignment.objects.create(request=request, expert=lead.user, role="lead", assigned_by=coordinator,
-                              accepted_at=now)
-    for _ in range(members):
-        Assignment.objects.create(request=request, expert=ExpertFactory().user, role="member",
-                                  assigned_by=coordinator, accepted_at=now if accepted else None)
-    request.refresh_from_db()
-    return request
+    """A request under review, through the real services (draft, consent, submit, assign, accept): an accepted
+    lead and ``members`` team members (accepted when ``accepted``)."""
+    return in_review_request(members=[ExpertFactory().user for _ in range(members)], accept_all=accepted)
 
 
 def lead_of(request):
@@ -149,8 +134,8 @@ def test_a_member_submitting_tells_the_lead():
     write(member, request)
 
     lead = lead_of(request)
-    note = Notification.objects.get(user=lead)
-    assert note.kind.startswith("teleconsult.opinion") and note.link == f"/teleconsult/requests/{request.pk}/"
+    note = Notification.objects.get(user=lead, kind__startswith="teleconsult.opinion")
+    assert note.link == f"/teleconsult/requests/{request.pk}/"
     assert request.number in note.body
 
 
@@ -191,6 +176,7 @@ def test_an_expert_who_has_not_accepted_cannot_write():
 def test_only_the_experts_on_the_case_write(changes):
     request = under_review()
     stranger = ExpertFactory(departments=[request.department]).user  # same department, not assigned
+    changes.clear()
     for user in (stranger, request.referring_doctor, CoordinatorFactory(), request.patient.user):
         with pytest.raises(NotFound):
             write(user, request)
@@ -392,3 +378,39 @@ def test_only_the_referring_doctor_acknowledges():
             opinions.acknowledge(actor=user, request_id=request.pk)
     request.refresh_from_db()
     assert request.status == Status.REPORTED
+
+
+# ---- through the real workflow ------------------------------------------------------------------------------
+
+
+def test_from_the_request_to_the_acknowledged_report_and_the_statement():
+    from ihospital.teleconsult import accounting, triage
+    from tests.teleconsult.factories import AdminFactory
+
+    member = ExpertFactory().user
+    request = in_review_request(members=[member], fee_fen=80000)
+    lead = lead_of(request)
+    assert request.status == Status.IN_REVIEW and request.fee_fen == 80000
+
+    write(member, request, diagnoses=["I10"])
+    refused("opinions_missing", sign, lead, request)
+    write(lead, request)
+    # A member withdrawn by the coordinator no longer counts, and no longer writes.
+    late = ExpertFactory().user
+    triage.assign(actor=CoordinatorFactory(), request_id=request.pk, expert_id=late.pk, role="member")
+    triage.accept_assignment(actor=late, request_id=request.pk)
+    refused("opinions_missing", sign, lead, request)
+    assignment = request.assignments.get(expert=late, ended_at__isnull=True)
+    triage.withdraw_assignment(actor=CoordinatorFactory(), assignment_id=assignment.pk, reason="不再需要")
+    with pytest.raises(NotFound):
+        write(late, request)
+
+    report = sign(lead, request)
+    opinions.acknowledge(actor=request.referring_doctor, request_id=request.pk)
+
+    request.refresh_from_db()
+    assert request.status == Status.ACKNOWLEDGED and opinions.verify_digest(Report.objects.get(pk=report.pk))
+    month = timezone.localtime(request.reported_at).date().replace(day=1)
+    result = accounting.statement(actor=AdminFactory(), facility_id=request.referring_facility_id, month=month)
+    assert [(row.number, row.fee_fen) for row in result.rows] == [(request.number, 80000)]
+    assert result.total_fen == 80000
