@@ -35,6 +35,8 @@ urlpatterns = [
     path("homecare/", include("ihospital.homecare.urls")),
     # Medical tests: orders, appointments for tests, results and images.
     path("diagnostics/", include("ihospital.diagnostics.urls")),
+    # Remote expert consultation: requests, the coordinators' board, the experts' cases, live sessions.
+    path("teleconsult/", include("ihospital.teleconsult.urls")),
     # The public check behind the QR code on a prescription slip (no sign-in).
     path("rx/verify/<str:number>/", verify_prescription_slip, name="rx_verify"),
     path("", include("ihospital.web.urls")),

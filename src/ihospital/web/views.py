@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from django.apps import apps
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.functional import Promise
@@ -107,6 +107,9 @@ def home(request):
         return render(request, "web/home_auditor.html", {"events": selectors.latest_audit_events(user)})
     if user.role == Role.ADMIN:
         return render(request, "web/home_admin.html")
+    if user.role == Role.COORDINATOR:
+        # Consultation coordinators work from the consultation board.
+        return redirect("teleconsult:board")
     if user.role == Role.SECURITY:
         return render(request, "web/home_security.html", {"open_alarms": staff_home.open_alarm_count()})
     return render(request, "web/home_dispatcher.html",
