@@ -145,7 +145,7 @@ def test_icd10_codes_are_checked():
 
     error = refused("invalid_icd10", write, lead, request, diagnoses=["I10", "XYZ"])
 
-    assert "XYZ" in str(error.message)
+    assert "XYZ" in str(error.message) and list(error.fields) == ["diagnoses"]
     assert not Opinion.objects.exists()
     refused("invalid_icd10", write, lead, request, diagnoses=["I00-I99"])  # a block is not a diagnosis
 

@@ -70,7 +70,10 @@ def coded_diagnoses(diagnoses) -> list[dict]:
             raw = raw.get("code", "")
         if not isinstance(raw, str) or not raw.strip():
             continue
-        code = icd10.lookup(raw)  # raises invalid_icd10
+        try:
+            code = icd10.lookup(raw)
+        except DomainError as exc:  # the error names the form's field of diagnoses (not "code")
+            raise DomainError(exc.code, exc.message, fields={"diagnoses": _("unknown ICD-10 code")}) from None
         if code.code in seen:
             continue
         seen.add(code.code)
