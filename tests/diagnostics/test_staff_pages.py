@@ -527,3 +527,36 @@ def test_an_ordinary_doctor_who_did_not_order_the_exam_gets_404_audited(ct_order
         imaging.report(actor=other.user, order_id=ct_order.pk, findings="x", impression="y")
     ct_order.refresh_from_db()
     assert ct_order.status == OrderStatus.COLLECTED
+
+
+def test_the_visit_room_lists_the_tests_ordered_in_the_visit(doctor, patient, glucose):
+    from ihospital.core.models import AuditEvent, AuditOutcome
+    from ihospital.visits.models import Visit, VisitStatus
+    from tests.prescriptions.factories import visit_in_progress
+
+    visit = visit_in_progress(patient, doctor)
+    client = client_for(doctor.user)
+    panel = reverse("diagnostics:visit_orders", args=[visit.pk])
+    assert f'hx-get="{panel}"' in client.get(reverse("visits:room", args=[visit.pk])).content.decode()
+    empty = client.get(panel, headers={"HX-Request": "true"}).content.decode()
+    assert 'data-testid="visit-orders-none"' in empty and 'data-testid="order-tests"' in empty
+    client.post(f"{reverse('diagnostics:order_new')}?visit={visit.pk}", {"test_code": "fpg", "reason": "随访复查"})
+    order = DiagnosticOrder.objects.get(visit=visit)
+    # Another order of the same patient, outside the visit, is not listed.
+    elsewhere = f.DiagnosticOrderFactory(patient=patient, doctor=doctor, test=glucose,
+                                         encounter=EncounterFactory(patient=patient))
+
+    listed = client.get(panel, headers={"HX-Request": "true"}).content.decode()
+
+    assert order.number in listed and elsewhere.number not in listed
+    assert f'href="{reverse("diagnostics:order", args=[order.pk])}"' in listed
+    assert "<html" not in listed and "<html" in client.get(panel).content.decode()  # a page without htmx
+    Visit.objects.filter(pk=visit.pk).update(status=VisitStatus.CLOSED)
+    closed = client.get(panel, headers={"HX-Request": "true"}).content.decode()
+    assert order.number in closed and 'data-testid="order-tests"' not in closed
+
+    stranger = PractitionerFactory()
+    assert client_for(stranger.user).get(panel).status_code == 404
+    assert AuditEvent.objects.filter(actor=stranger.user, outcome=AuditOutcome.DENIED, object_type="visits.visit",
+                                     object_id=str(visit.pk)).exists()
+    assert client_for(patient.user).get(panel).status_code in (403, 404)

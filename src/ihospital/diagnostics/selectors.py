@@ -22,6 +22,7 @@ from ihospital.core import audit
 from ihospital.core.errors import NotFound
 from ihospital.core.models import AuditAction, AuditOutcome
 from ihospital.directory.models import Practitioner, Profession
+from ihospital.visits.models import Visit
 
 from .models import DiagnosticKind, DiagnosticOrder
 
@@ -88,4 +89,15 @@ def orders_of_patient(user: User, patient_id: int) -> QuerySet[DiagnosticOrder]:
     audit.record(actor=user, action=AuditAction.READ, object_type="diagnostics.diagnosticorder",
                  patient_id=patient.pk, detail={"list": "orders"})
     return (DiagnosticOrder.objects.filter(patient=patient).select_related("test", "doctor__user")
+            .order_by("-ordered_at"))
+
+
+def orders_of_visit(user: User, visit_id: int) -> QuerySet[DiagnosticOrder]:
+    """The tests the visit's doctor ordered during an online visit, newest first; 404 (audited) for anyone else."""
+    visit = Visit.objects.select_related("doctor").filter(pk=visit_id).first() if isinstance(visit_id, int) else None
+    if visit is None or visit.doctor.user_id != getattr(user, "pk", None):
+        raise _denied(user, "visits.visit", visit_id, visit.patient_id if visit else None)
+    audit.record(actor=user, action=AuditAction.READ, object_type="diagnostics.diagnosticorder",
+                 patient_id=visit.patient_id, detail={"list": "visit", "visit": visit.pk})
+    return (DiagnosticOrder.objects.filter(visit_id=visit.pk, doctor__user=user).select_related("test")
             .order_by("-ordered_at"))

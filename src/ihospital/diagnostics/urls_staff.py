@@ -6,6 +6,7 @@ from . import views_staff
 
 urlpatterns = [
     path("order/", views_staff.order_new, name="order_new"),
+    path("visits/<int:visit_id>/orders/", views_staff.visit_orders, name="visit_orders"),
     path("doctor/results/", views_staff.signoff, name="signoff"),
     path("doctor/results/<int:order_id>/sign-off/", views_staff.signoff_order, name="signoff_order"),
     path("lab/", views_staff.lab, name="lab"),

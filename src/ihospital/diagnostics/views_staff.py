@@ -20,7 +20,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from ihospital.accounts.models import Role
 from ihospital.core.errors import DomainError, Forbidden, NotFound
 from ihospital.core.pages import apply_domain_error, role_page
-from ihospital.visits.models import Visit
+from ihospital.visits.models import Visit, VisitStatus
 
 from . import booking, csvimport, hl7import, imaging, ordering, results, selectors
 from .flags import CRITICAL_FLAGS
@@ -125,6 +125,19 @@ def order_new(request):
         **context, "form": form, "groups": _catalogue(query), "query": query, "chosen": chosen,
         "page_error": error, "safety_fields": [form[name] for name in OrderForm.SAFETY_FIELDS],
     }, status=status)
+
+
+@doctor_page
+@require_http_methods(["GET"])
+def visit_orders(request, visit_id: int):
+    """The tests ordered during an online visit, and the way to order more while it is in progress: the panel the
+    visit room loads (htmx), or a page without JavaScript. Only the visit's doctor; 404 (audited) for anyone else."""
+    orders = [{"order": o, "url": order_url(o.pk)} for o in selectors.orders_of_visit(request.user, visit_id)]
+    visit = Visit.objects.select_related("patient__user").get(pk=visit_id)
+    context = {"visit": visit, "orders": orders, "can_order": visit.status == VisitStatus.IN_PROGRESS}
+    if request.htmx:
+        return render(request, "diagnostics/_visit_orders.html", context)
+    return render(request, "diagnostics/visit_orders.html", context)
 
 
 # ---- doctors: sign-off --------------------------------------------------------------------------------------------
