@@ -414,3 +414,45 @@ def test_from_the_request_to_the_acknowledged_report_and_the_statement():
     result = accounting.statement(actor=AdminFactory(), facility_id=request.referring_facility_id, month=month)
     assert [(row.number, row.fee_fen) for row in result.rows] == [(request.number, 80000)]
     assert result.total_fen == 80000
+
+
+# ---- races (PostgreSQL: each thread on its own connection) --------------------------------------------------
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_opinions_saved_at_once_leave_one_current_version():
+    from tests.helpers import run_in_threads
+
+    request = under_review()
+    lead = lead_of(request)
+
+    results = run_in_threads(6, lambda i: write(lead, request, impression=f"印象{i}").pk)
+
+    assert {kind for kind, _ in results} == {"ok"}, results
+    assert Opinion.objects.filter(request=request, superseded_at__isnull=True).count() == 1
+    assert sorted(Opinion.objects.filter(request=request).values_list("version", flat=True)) == [1, 2, 3, 4, 5, 6]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_report_is_signed_once_from_two_devices_and_acknowledged_once():
+    from ihospital.core.audit import verify_chain
+    from tests.helpers import run_in_threads
+
+    request = under_review()
+    lead = lead_of(request)
+    write(lead, request)
+    otp = code_of(lead)
+
+    results = run_in_threads(2, lambda i: sign(lead, request, otp_code=otp).pk)
+
+    assert sorted(kind for kind, _ in results) == ["domain", "ok"], results
+    assert {code for kind, code in results if kind == "domain"} <= {"not_in_review", "invalid_second_factor"}
+    assert Report.objects.filter(request=request).count() == 1
+
+    results = run_in_threads(4, lambda i: opinions.acknowledge(actor=request.referring_doctor,
+                                                               request_id=request.pk).pk)
+    assert sorted(kind for kind, _ in results) == ["domain", "domain", "domain", "ok"], results
+    assert {code for kind, code in results if kind == "domain"} == {"already_acknowledged"}
+    assert verify_chain().ok
