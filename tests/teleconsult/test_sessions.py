@@ -313,3 +313,83 @@ def test_no_sharing_once_the_session_ended():
     with pytest.raises(DomainError) as exc:
         sessions.share(actor=c.lead, session_id=session.pk, attachment_id=attachment.pk)
     assert code_of(exc) == "session_closed"
+
+
+# ---- the session page ----------------------------------------------------------------------------------------------
+
+
+def signed_in(client, user):
+    from tests.helpers import verify_session
+
+    client.force_login(user)
+    if user.needs_second_factor:
+        verify_session(client, with_device(user).totpdevice_set.get())
+    return client
+
+
+def page_url(session) -> str:
+    return f"/teleconsult/sessions/{session.pk}/"
+
+
+def test_the_page_shows_the_call_and_the_attachments_to_participants(client):
+    c = case()
+    first, second = attach_document(c, title="出院小结"), attach_document(c, title="心电图报告")
+    session = live_session(c)
+    sessions.share(actor=c.lead, session_id=session.pk, attachment_id=second.pk)
+    response = signed_in(client, c.referrer).get(page_url(session))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'data-testid="local-tile"' in html and 'id="tc-remote-template"' in html
+    assert f'data-ws-path="/ws/teleconsult/session/{session.pk}/"' in html
+    assert f'data-testid="share-{first.pk}"' in html and f'data-testid="share-{second.pk}"' in html
+    # The shared attachment is in the viewer from the start.
+    assert f'data-testid="viewer" data-attachment-id="{second.pk}"' in html
+    assert "心电图报告" in html and 'data-testid="join"' in html
+    assert response["Cache-Control"] == "no-store, private"
+
+
+def test_the_viewer_fragment_of_a_document_and_of_someone_elses_attachment(client):
+    c, other = case(), case()
+    mine, theirs = attach_document(c, title="出院小结"), attach_document(other)
+    session = live_session(c)
+    client = signed_in(client, c.lead)
+    response = client.get(page_url(session), {"part": "viewer", "attachment": mine.pk})
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'data-testid="viewer-body"' in html and "出院小结" in html and 'data-testid="viewer-download"' in html
+    assert "<html" not in html  # a fragment
+    for bad in (theirs.pk, "x", 999999):
+        assert client.get(page_url(session), {"part": "viewer", "attachment": bad}).status_code == 404
+
+
+def test_the_page_is_404_for_non_participants_and_needs_the_second_factor(client):
+    c = case()
+    session = live_session(c)
+    for user in (c.coordinator, c.patient, with_device(ExpertFactory().user)):
+        client.logout()
+        assert signed_in(client, user).get(page_url(session)).status_code == 404
+    client.logout()
+    client.force_login(c.referrer)  # no second factor in this session
+    assert client.get(page_url(session)).status_code in (302, 403)
+
+
+def test_the_viewer_of_lab_results_shows_the_values(client):
+    from decimal import Decimal
+
+    from ihospital.diagnostics.models import Observation, OrderStatus
+    from tests.diagnostics.factories import AnalyteFactory, DiagnosticOrderFactory
+    from tests.visits.factories import EncounterFactory
+
+    c = case()
+    analyte = AnalyteFactory(name_zh="空腹血糖", code="glu")
+    encounter = EncounterFactory(patient=c.request.patient)
+    order = DiagnosticOrderFactory(patient=c.request.patient, test=analyte.test, doctor=encounter.practitioner,
+                                   encounter=encounter, status=OrderStatus.RELEASED, released_at=timezone.now())
+    Observation.objects.create(order=order, analyte=analyte, value=Decimal("7.8"), unit="mmol/L", flag="H",
+                               reference="3.9-6.1", observed_at=timezone.now(), entered_by=c.referrer)
+    lab = Attachment.objects.create(request=c.request, kind=AttachmentKind.LAB, order=order, added_by=c.referrer)
+    session = live_session(c)
+    response = signed_in(client, c.members[0]).get(page_url(session), {"part": "viewer", "attachment": lab.pk})
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'data-kind="lab"' in html and "空腹血糖" in html and "7.8" in html and 'data-flag="H"' in html
