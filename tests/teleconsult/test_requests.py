@@ -378,3 +378,31 @@ def test_expert_factory_is_an_expert(cardiology):
     from ihospital.teleconsult.triage import is_expert
 
     assert is_expert(ExpertFactory(departments=[cardiology]).user)
+
+
+def test_cancelling_cancels_the_scheduled_sessions(referrer, patient, coordinator, expert):
+    from ihospital.teleconsult.models import ConsultSession, SessionStatus
+    from tests.teleconsult.factories import in_review_request
+
+    req = in_review_request(patient=patient, referrer=referrer, coordinator=coordinator, lead=expert)
+    session = ConsultSession.objects.create(request=req, starts_at=timezone.now() + timedelta(hours=2),
+                                            created_by=coordinator)
+    requests.cancel(actor=referrer, request_id=req.pk, reason="患者已转上级医院")
+    session.refresh_from_db()
+    assert session.status == SessionStatus.CANCELLED
+    assert Notification.objects.filter(user=expert, kind="teleconsult.cancelled").exists()
+
+
+def test_open_pages_are_told_after_the_commit(referrer, patient, coordinator, monkeypatch,
+                                              django_capture_on_commit_callbacks):
+    from ihospital.core import live
+
+    sent = []
+    monkeypatch.setattr(live, "send", lambda groups, event: sent.append((groups, event)))
+    req = consented(draft_request(patient=patient, referrer=referrer))
+    tariffs_for(req.referring_facility)
+    with django_capture_on_commit_callbacks(execute=True):
+        requests.submit(actor=referrer, request_id=req.pk)
+    groups, event = sent[-1]
+    assert "tc.board" in groups and f"tc.user.{referrer.pk}" in groups and f"tc.patient.{patient.pk}" in groups
+    assert event == {"type": "tc.changed", "what": "request", "id": req.pk, "status": "submitted"}
