@@ -20,6 +20,7 @@ from ihospital.pharmacy.api import router as pharmacy_router
 from ihospital.prescriptions.api import router as prescriptions_router
 from ihospital.records.api import router as records_router
 from ihospital.scheduling.api import router as scheduling_router
+from ihospital.teleconsult.api import router as teleconsult_router
 from ihospital.visits.api import router as visits_router
 
 api = NinjaAPI(
@@ -82,3 +83,4 @@ api.add_router("/", payments_router)
 api.add_router("/", pharmacy_router)
 api.add_router("/homecare/", homecare_router)
 api.add_router("/diagnostics/", diagnostics_router)
+api.add_router("/teleconsult/", teleconsult_router)
