@@ -48,6 +48,7 @@ from ihospital.scheduling.models import AvailabilityRule, VisitMode
 
 from . import diagnostics as diagnostics_demo
 from . import homecare as homecare_demo
+from . import teleconsult as teleconsult_demo
 
 DEMO_PASSWORD = "Demo-2026-ihospital"
 
@@ -116,6 +117,7 @@ DEMO_STAFF = [
     StaffSpec("sec.tian", "田勇", Role.SECURITY),
     StaffSpec("audit.qian", "钱文", Role.AUDITOR),
     StaffSpec("dr.chen", "陈志强", Role.DOCTOR, "doctor", "assoc_chief", 15, ("internal",), facility="partner"),
+    StaffSpec("coord.lin", "林芳", Role.COORDINATOR),
 ]
 
 HYPERTENSIVE = PatientSpec("李建华", "13803510001", "140105", date(1968, 3, 14), "031")
@@ -283,6 +285,7 @@ def load() -> list[Login]:
     _stock()
     homecare_demo.load(staff=staff, elder=elder, daughter=daughter)
     diagnostics_demo.load(staff=staff, li=li, elder=elder)
+    teleconsult_demo.load(staff=staff, elder=elder, daughter=daughter)
     _home_address(li, "家", "山西省", "太原市", "小店区", "长风街 18 号 3 单元 502 室", "030006", 37.8273, 112.5614)
 
     logins = [
@@ -302,7 +305,8 @@ def load() -> list[Login]:
         "nurse.ma": "nurse practitioner, 8 years: home nursing (maternal-infant, wound and ostomy)",
         "sec.tian": "hospital security: the nurses' alarm console",
         "dispatch.wu": "dispatcher: plans the home-nursing day",
-        "dr.chen": "partner county hospital",
+        "dr.chen": "partner county hospital: asks the experts for remote consultations on Li Fusheng",
+        "coord.lin": "consultation coordinator: triages remote consultation requests on the board",
         "pharm.sun": "pharmacist: reviews prescriptions (审方)",
         "lab.zhou": "lab technician: enters results, imports HL7",
     }
