@@ -137,6 +137,8 @@ def test_a_consultation_from_request_to_acknowledged_report(e2e_server, seeded, 
     patient.set_default_timeout(TIMEOUT)
     patient.context.add_cookies([{"name": "sessionid", "value": seeded["patient_session"], "url": base}])
     patient.goto(f"{base}/teleconsult/my/")
+    patient.get_by_test_id("elder-toggle").click()  # large type: the prompt still fits a phone
+    expect(patient.locator("html")).to_have_class(re.compile(r"\belder\b"))
     ask = patient.locator('[data-testid="ask-row"]').first
     expect(ask).to_be_visible()
     ask.get_by_role("link").first.click()

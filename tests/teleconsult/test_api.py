@@ -104,3 +104,13 @@ def test_refusals(patient, referrer, cardiology, expert, coordinator):
     assert Client().get(BASE + "/requests").status_code == 401
     consult.refresh_from_db()
     assert consult.status == Status.SUBMITTED
+
+
+def test_an_expert_declines_over_the_api(cardiology, expert):
+    consult = f.assigned_request(department=cardiology, lead=expert)
+    r = call(expert, "post", f"/requests/{consult.pk}/decline", {"reason": ""})
+    assert r.status_code == 400
+    assert call(expert, "post", f"/requests/{consult.pk}/decline", {"reason": "On leave"}).status_code == 204
+    consult.refresh_from_db()
+    assert consult.status == Status.SUBMITTED
+    assert call(expert, "get", f"/requests/{consult.pk}").status_code == 404

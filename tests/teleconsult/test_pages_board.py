@@ -143,3 +143,26 @@ def test_the_monthly_statement_and_csv(coordinator, cardiology, expert):
     assert consult.number in csv.content.decode("utf-8-sig")
     bad = client.get(reverse("teleconsult:statement"), {"facility": consult.referring_facility_id, "month": "2026-13"})
     assert bad.status_code == 400
+
+
+def test_schedule_a_live_session_from_the_request_page(coordinator, cardiology, expert):
+    from ihospital.teleconsult.models import ConsultSession
+
+    consult = f.assigned_request(department=cardiology, lead=expert, coordinator=coordinator)
+    client = client_for(coordinator)
+    starts = timezone.localtime(timezone.now() + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
+    past = timezone.localtime(timezone.now() - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
+    refused = client.post(reverse("teleconsult:schedule", args=[consult.pk]), {"starts_at": past, "minutes": 30})
+    assert refused.status_code == 400 and 'data-testid="page-error"' in refused.content.decode()
+    assert not ConsultSession.objects.exists()
+    done = client.post(reverse("teleconsult:schedule", args=[consult.pk]),
+                       {"starts_at": starts, "minutes": 45, "include_patient": "on"})
+    assert done.status_code == 302
+    session = ConsultSession.objects.get()
+    assert session.minutes == 45 and session.include_patient
+    # The participants see a link to join; the coordinator does not join calls.
+    shown = client_for(expert).get(page(consult)).content.decode()
+    assert reverse("teleconsult:session", args=[session.pk]) in shown
+    assert 'data-testid="join-session"' not in client.get(page(consult)).content.decode()
+    shown = client_for(consult.patient.user).get(page(consult)).content.decode()
+    assert reverse("teleconsult:session", args=[session.pk]) in shown

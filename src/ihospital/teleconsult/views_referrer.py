@@ -9,6 +9,7 @@ service's message and status. The request's page itself is role-aware (``views_c
 from __future__ import annotations
 
 from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
@@ -40,7 +41,7 @@ def home(request):
     """/teleconsult/: each role's own starting page."""
     user = request.user
     if not user.is_authenticated:
-        return redirect(f"/accounts/login/?next={request.path}")
+        return redirect_to_login(request.get_full_path())
     if is_board_user(user):
         return redirect("teleconsult:board")
     if is_partner_doctor(user):
@@ -64,8 +65,7 @@ def mine(request):
 
 def _choices():
     departments = Department.objects.filter(facility__kind=FacilityKind.HOME).order_by("code")
-    experts = [u for u in triage.experts()] if hasattr(triage, "experts") else []
-    return {"departments": departments, "experts": experts}
+    return {"departments": departments, "experts": triage.experts()}
 
 
 @referrer_page
@@ -127,7 +127,7 @@ def edit(request, request_id: int):
 def request_page(request, request_id: int):
     """The role-aware page of one request (also the notifications' link)."""
     if not request.user.is_authenticated:
-        return redirect(f"/accounts/login/?next={request.path}")
+        return redirect_to_login(request.get_full_path())
     return detail(request, request_id)
 
 
@@ -205,7 +205,7 @@ def acknowledge(request, request_id: int):
 def report_pdf_view(request, request_id: int):
     """The signed report as PDF, for anyone who may read it (not the coordinator before it exists)."""
     if not request.user.is_authenticated:
-        return redirect(f"/accounts/login/?next={request.path}")
+        return redirect_to_login(request.get_full_path())
     consult, _role = selectors.request_for(request.user, request_id)
     report = getattr(consult, "report", None) if consult.status in (Status.REPORTED, Status.ACKNOWLEDGED) else None
     if report is None:
