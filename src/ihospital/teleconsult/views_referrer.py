@@ -228,8 +228,9 @@ def _picker(consult) -> dict:
     documents = [d for d in Document.objects.filter(patient=consult.patient, entered_in_error=False)
                  .order_by("-recorded_at")[:50] if d.pk not in docs_taken]
     labs = [o for o in DiagnosticOrder.objects.filter(
-        patient=consult.patient, status__in=(OrderStatus.RESULTED, OrderStatus.RELEASED), test__kind=DiagnosticKind.LAB)
-        .select_related("test").order_by("-ordered_at")[:50] if o.pk not in orders_taken]
+        patient=consult.patient, status__in=(OrderStatus.RESULTED, OrderStatus.RELEASED))
+        .exclude(test__kind=DiagnosticKind.IMAGING).select_related("test").order_by("-ordered_at")[:50]
+        if o.pk not in orders_taken]
     studies = [s for s in ImagingStudy.objects.filter(order__patient=consult.patient)
                .select_related("order__test").order_by("-order__ordered_at")[:50] if s.pk not in studies_taken]
     return {"documents": documents, "labs": labs, "studies": studies}
