@@ -46,10 +46,8 @@ def _row(consult, now) -> dict:
 
 
 def _summary(qs) -> list[dict]:
-    try:
-        from . import metrics
-    except ImportError:  # pragma: no cover - written by another helper
-        return []
+    from . import metrics
+
     return metrics.specialty_summary(qs)
 
 

@@ -107,15 +107,15 @@ def current_opinions(consult, *, submitted_only: bool = False):
 
 
 def times(consult) -> dict:
-    """Time to first response and to report (``metrics.response_times``), or empty while that module is absent."""
-    try:
-        from . import metrics
-    except ImportError:  # pragma: no cover - written by another helper
-        return {}
-    try:
-        return metrics.response_times(consult)
-    except Exception:  # pragma: no cover - a read aid, never break the page
-        return {}
+    """Time to first response and to report, and the minutes left to each running deadline
+    (``metrics.response_times``)."""
+    from . import metrics
+
+    measured = metrics.response_times(consult)
+    # Which running deadline has passed (each line of the page marks its own).
+    for key, left in (("first_overdue", "first_response_left_minutes"), ("report_overdue", "report_left_minutes")):
+        measured[key] = measured.get(left) is not None and measured[left] < 0
+    return measured
 
 
 def sessions_of(consult, role: str) -> list:
