@@ -145,7 +145,8 @@ def return_request(request, request_id: int):
 @require_POST
 def withdraw(request, request_id: int, assignment_id: int):
     if not Assignment.objects.filter(pk=assignment_id, request_id=request_id).exists():
-        selectors.request_for(request.user, -1)  # 404, audited, like any id that is not theirs
+        # An assignment of another request through this one's address: 404, audited, like any id not theirs.
+        raise selectors.denied(request.user, assignment_id, object_type="teleconsult.assignment")
     reason = request.POST.get("reason", "")
     return _act(request, request_id, lambda: triage.withdraw_assignment(
         actor=request.user, assignment_id=assignment_id, reason=reason), _("Expert withdrawn."))
