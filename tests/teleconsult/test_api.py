@@ -114,3 +114,27 @@ def test_an_expert_declines_over_the_api(cardiology, expert):
     consult.refresh_from_db()
     assert consult.status == Status.SUBMITTED
     assert call(expert, "get", f"/requests/{consult.pk}").status_code == 404
+
+
+def test_edit_withdraw_and_the_pdf_over_the_api(patient, referrer, cardiology, expert, expert2, coordinator):
+    draft = f.draft_request(patient=patient, referrer=referrer, department=cardiology)
+    client = Client()
+    headers = {"HTTP_AUTHORIZATION": token_headers(referrer)["authorization"]}
+    r = client.patch(f"{BASE}/requests/{draft.pk}", {"question": "Changed?", "named_expert_id": expert.pk},
+                     content_type="application/json", **headers)
+    assert r.status_code == 200 and r.json()["question"] == "Changed?" and r.json()["named_expert"]
+    draft.refresh_from_db()
+    assert draft.summary and draft.department == cardiology  # fields not sent are kept
+    consult = f.in_review_request(department=cardiology, lead=expert, members=[expert2], coordinator=coordinator)
+    member = consult.assignments.get(expert=expert2)
+    r = call(coordinator, "post", f"/assignments/{member.pk}/withdraw", {"reason": "Not needed"})
+    assert r.status_code == 200 and r.json()["ended_at"]
+    assert call(expert, "get", f"/requests/{consult.pk}/report.pdf").status_code == 404  # not reported yet
+    from ihospital.teleconsult import opinions
+
+    opinions.save_opinion(actor=expert, request_id=consult.pk, findings="f", impression="i", diagnoses=["I10"],
+                          recommendations="r", submit=True)
+    opinions.sign_report(actor=expert, request_id=consult.pk, findings="f", impression="i", diagnoses=["I10"],
+                         recommendations="r", otp_code=current_code(f.device_of(expert)))
+    pdf = call(consult.referring_doctor, "get", f"/requests/{consult.pk}/report.pdf")
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")

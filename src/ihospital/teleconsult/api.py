@@ -1,9 +1,10 @@
 """The JSON API of remote expert consultation under ``/api/teleconsult/``: one selector or service call per endpoint.
 
-* Referring doctors (partner facilities): create a request, attach chart items, send, cancel, acknowledge the
-  report.
+* Referring doctors (partner facilities): create and edit a request, attach chart items, send, cancel,
+  acknowledge the report (also as PDF).
 * Patients and their proxies: give the record-sharing consent.
-* Coordinators: assign experts, return a request for more information; with admins, the monthly statement.
+* Coordinators: assign and withdraw experts, return a request for more information; with admins, the monthly
+  statement.
 * Experts: accept or decline, write the opinion; the lead signs the report (with an authenticator code).
 * Everyone: the requests they may see (``GET /requests``) and one request as their role sees it.
 
@@ -38,6 +39,15 @@ class RequestIn(Schema):
     summary: str = Field(..., max_length=20000)
     urgency: str = "routine"
     mode: str = "async"
+    department_id: int | None = None
+    named_expert_id: int | None = None
+
+
+class RequestPatch(Schema):
+    question: str | None = Field(None, max_length=4000)
+    summary: str | None = Field(None, max_length=20000)
+    urgency: str | None = None
+    mode: str | None = None
     department_id: int | None = None
     named_expert_id: int | None = None
 
@@ -246,6 +256,14 @@ def create(request, payload: RequestIn):
     return Status(201, _reread(request.auth, c.pk))
 
 
+@router.patch("/requests/{request_id}", response=RequestOut)
+def update(request, request_id: int, payload: RequestPatch):
+    """The referrer edits a draft or returned request: only the fields sent change (``null`` clears the
+    department or the named expert). 409 ``not_editable``; 400 as for creating."""
+    consult_requests.update_request(actor=request.auth, request_id=request_id, **payload.dict(exclude_unset=True))
+    return _reread(request.auth, request_id)
+
+
 @router.post("/requests/{request_id}/attachments", response={201: AttachmentOut})
 def attach(request, request_id: int, payload: AttachIn):
     """Share an item of the patient's chart (``kind`` document|lab|imaging, ``target_id``). 400
@@ -285,6 +303,14 @@ def assign(request, request_id: int, payload: AssignIn):
     a = triage.assign(actor=request.auth, request_id=request_id, expert_id=payload.expert_id, role=payload.role)
     return Status(201, {"id": a.pk, "expert_id": a.expert_id, "expert_name": a.expert.real_name, "role": a.role,
                         "accepted_at": a.accepted_at, "ended_at": a.ended_at})
+
+
+@router.post("/assignments/{assignment_id}/withdraw", response=AssignmentOut)
+def withdraw(request, assignment_id: int, payload: ReasonIn):
+    """A coordinator withdraws an expert from a request (their assignment ends; the row stays)."""
+    a = triage.withdraw_assignment(actor=request.auth, assignment_id=assignment_id, reason=payload.reason)
+    return {"id": a.pk, "expert_id": a.expert_id, "expert_name": a.expert.real_name, "role": a.role,
+            "accepted_at": a.accepted_at, "ended_at": a.ended_at}
 
 
 @router.post("/requests/{request_id}/return", response=RequestOut)
@@ -328,6 +354,25 @@ def acknowledge(request, request_id: int):
     """The referring doctor acknowledges the report."""
     opinions.acknowledge(actor=request.auth, request_id=request_id)
     return _reread(request.auth, request_id)
+
+
+@router.get("/requests/{request_id}/report.pdf")
+def report_pdf(request, request_id: int):
+    """The signed report as PDF (with the advice notice), for anyone who may see the request once reported."""
+    from django.http import HttpResponse
+
+    from ihospital.core.errors import NotFound
+
+    from . import report_pdf as pdf
+
+    c, _role = selectors.request_for(request.auth, request_id)
+    report = report_of(c) if c.status in (RequestStatus.REPORTED, RequestStatus.ACKNOWLEDGED) else None
+    if report is None:
+        raise NotFound()
+    response = HttpResponse(pdf.render_report(report), content_type="application/pdf")
+    response["Content-Disposition"] = f'inline; filename="{c.number}.pdf"'
+    response["Cache-Control"] = "no-store, private"
+    return response
 
 
 @router.get("/statements", response=StatementOut)
