@@ -2,8 +2,9 @@
    ws/teleconsult/session/<id>/ (protocol: teleconsult/consumers.py). Vanilla JS, no inline script.
 
    Joining asks for the camera and microphone, then opens the socket: the server answers "hello" with our peer id
-   and the peers already there, and tells them "peer_joined". One RTCPeerConnection per remote peer, each with the
-   "perfect negotiation" pattern (as visits/room.js, for two): both sides offer when they add their tracks; in a
+   and the peers already there, and tells them "peer_joined". One RTCPeerConnection per remote peer. The newcomer
+   offers to each peer already there, who answers with its own tracks (no glare on the first negotiation); any
+   later negotiation (an ICE restart) uses the "perfect negotiation" pattern (as visits/room.js, for two): in a
    glare the polite side (the one with the smaller peer id) rolls back and answers. Signals are addressed to one
    peer ({"type": "signal", "to": id, "data": {description | candidate}}). Every remote peer gets a tile labelled
    with their name and role.
@@ -174,7 +175,10 @@
       }
     }
 
-    function peerFor(peerId, info) {
+    // A remote peer: its tile, and (once there is something to negotiate) its peer connection. The newcomer
+    // connects to everyone already there (``connect``); those already there wait for its offer and answer it with
+    // their tracks, so the first negotiation has no glare. Later ones (an ICE restart) may: perfect negotiation.
+    function peerFor(peerId, info, connect) {
       var p = peers[peerId];
       if (p) {
         if (info && info.name && !p.info.name) {
@@ -182,22 +186,32 @@
           p.tile.querySelector("[data-testid='remote-name']").textContent = info.name;
           p.tile.querySelector("[data-testid='remote-role']").textContent = roleLabel(info.role);
         }
-        return p;
+      } else {
+        info = info || { peer_id: peerId, name: "", role: "" };
+        var tile = addTile(peerId, info);
+        p = {
+          id: peerId,
+          info: info,
+          tile: tile,
+          video: tile.querySelector("video"),
+          polite: state.myPeerId < peerId,
+          makingOffer: false,
+          ignoreOffer: false,
+          chain: Promise.resolve(),
+          // Candidates that came before any remote description: applied once one is set.
+          early: [],
+          pc: null
+        };
+        peers[peerId] = p;
+        updateCount();
       }
-      info = info || { peer_id: peerId, name: "", role: "" };
-      var tile = addTile(peerId, info);
-      p = {
-        id: peerId,
-        info: info,
-        tile: tile,
-        video: tile.querySelector("video"),
-        polite: state.myPeerId < peerId,
-        makingOffer: false,
-        ignoreOffer: false,
-        chain: Promise.resolve(),
-        pc: null
-      };
-      peers[peerId] = p;
+      if (connect && !p.pc) createConnection(p);
+      return p;
+    }
+
+    function createConnection(p) {
+      var peerId = p.id;
+      var tile = p.tile;
       var pc = new RTCPeerConnection({ iceServers: state.iceServers || [] });
       p.pc = pc;
       pc.ontrack = function (event) {
@@ -232,8 +246,7 @@
       if (state.localStream) {
         state.localStream.getTracks().forEach(function (track) { pc.addTrack(track, state.localStream); });
       }
-      updateCount();
-      return p;
+      return pc;
     }
 
     function dropPeer(peerId) {
@@ -261,6 +274,9 @@
         p.ignoreOffer = !p.polite && collision;
         if (p.ignoreOffer) return null;
         return pc.setRemoteDescription(description).then(function () {
+          var early = p.early;
+          p.early = [];
+          early.forEach(function (candidate) { pc.addIceCandidate(candidate).catch(noop); });
           if (description.type !== "offer") return null;
           return pc.setLocalDescription().then(function () {
             signal(p.id, { description: pc.localDescription.toJSON() });
@@ -268,6 +284,10 @@
         });
       }
       if (data.candidate) {
+        if (!pc.remoteDescription) {
+          p.early.push(data.candidate);
+          return null;
+        }
         return pc.addIceCandidate(data.candidate).catch(function (err) {
           if (!p.ignoreOffer) warn("candidate refused", err);
         });
@@ -277,7 +297,7 @@
 
     function onSignal(from, data) {
       if (!from || from === state.myPeerId || !data || typeof data !== "object" || !state.localStream) return;
-      var p = peerFor(from, null);
+      var p = peerFor(from, null, true);
       p.chain = p.chain.then(function () { return handleSignal(p, data); }).catch(function (err) {
         warn("signal", err);
       });
@@ -334,12 +354,12 @@
           state.iceServers = msg.ice_servers || [];
           showError("");
           setCallState("in-call");
-          (msg.peers || []).forEach(function (peer) { peerFor(peer.peer_id, peer); });
+          (msg.peers || []).forEach(function (peer) { peerFor(peer.peer_id, peer, true); });
           updateCount();
           if (msg.shared && msg.shared.id !== state.sharedId) showShared(msg.shared, null);
           break;
         case "peer_joined":
-          if (state.localStream && msg.peer) peerFor(msg.peer.peer_id, msg.peer);
+          if (state.localStream && msg.peer) peerFor(msg.peer.peer_id, msg.peer, false);
           break;
         case "peer_left":
           dropPeer(msg.peer_id);
@@ -481,11 +501,18 @@
       peers: function () {
         return Object.keys(peers).map(function (id) {
           var p = peers[id];
-          return { peerId: id, name: p.info.name, role: p.info.role, state: p.pc ? p.pc.connectionState : "closed" };
+          var pc = p.pc;
+          return {
+            peerId: id, name: p.info.name, role: p.info.role, polite: p.polite,
+            state: pc ? pc.connectionState : "closed",
+            signaling: pc ? pc.signalingState : "", ice: pc ? pc.iceConnectionState : "",
+            local: pc && pc.localDescription ? pc.localDescription.type : "",
+            remote: pc && pc.remoteDescription ? pc.remoteDescription.type : ""
+          };
         });
       },
       connections: function () {
-        return Object.keys(peers).map(function (id) { return peers[id].pc; });
+        return Object.keys(peers).map(function (id) { return peers[id].pc; }).filter(Boolean);
       },
       join: join,
       hangup: function () { leave(true); },
