@@ -148,3 +148,30 @@ def test_three_doctors_see_and_hear_each_other_and_share_an_attachment(browser: 
     finally:
         for context in contexts:
             context.close()
+
+
+def test_the_session_page_fits_a_phone_and_a_patient_not_invited_is_kept_out(browser: Browser, e2e_server):
+    v = seed(e2e_server, "videophone")
+    context = browser.new_context(viewport={"width": 375, "height": 740}, device_scale_factor=2, is_mobile=True,
+                                  has_touch=True, locale="zh-CN")
+    patient_context = browser.new_context(viewport={"width": 375, "height": 740}, locale="zh-CN")
+    try:
+        context.add_cookies([{"name": "sessionid", "value": v["member"]["session"], "url": e2e_server.url}])
+        page = context.new_page()
+        page.set_default_timeout(LIVE)
+        page.goto(f"{e2e_server.url}/teleconsult/sessions/{v['session_id']}/")
+        join(page)
+        expect(page.get_by_test_id("local-tile")).to_be_visible()
+        page.wait_for_function("document.getElementById('tc-local-video').videoWidth > 0", timeout=LIVE)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 375, f"the session page is {width}px wide on a 375px phone"
+        page.get_by_test_id(f"share-{v['attachments'][0]['id']}").click()
+        expect(page.get_by_test_id("viewer")).to_have_attribute("data-attachment-id", str(v["attachments"][0]["id"]))
+
+        # The session did not invite the patient: the page is the 404 page for them.
+        patient_context.add_cookies([{"name": "sessionid", "value": v["patient"]["session"], "url": e2e_server.url}])
+        response = patient_context.new_page().goto(f"{e2e_server.url}/teleconsult/sessions/{v['session_id']}/")
+        assert response is not None and response.status == 404
+    finally:
+        context.close()
+        patient_context.close()
