@@ -15,6 +15,7 @@ from playwright.sync_api import Browser, Page, expect
 
 LIVE = 15_000  # ms: anything that travels through the socket
 CALL = 45_000  # ms: three WebRTC connections per page on loopback
+SHOT = "/tmp/ihospital-teleconsult-session-{}.png"
 DESKTOP = dict(viewport={"width": 1280, "height": 900}, locale="zh-CN")
 
 REMOTE_PLAYING = """() => {
@@ -102,6 +103,7 @@ def test_three_doctors_see_and_hear_each_other_and_share_an_attachment(browser: 
             # The tiles say who is who: the referring doctor, and the experts.
             roles = page.get_by_test_id("remote-role").all_inner_texts()
             assert len(roles) == 2 and all(roles), roles
+        pages["referrer"].screenshot(path=SHOT.format("referrer"))
         for page in pages.values():
             page.wait_for_function(f"(async () => (await ({FRAMES_DECODED})()).every(f => f > 0))()", timeout=CALL)
             assert page.evaluate("window.ihospitalMesh.peers().length") == 2
@@ -165,6 +167,7 @@ def test_the_session_page_fits_a_phone_and_a_patient_not_invited_is_kept_out(bro
         page.wait_for_function("document.getElementById('tc-local-video').videoWidth > 0", timeout=LIVE)
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 375, f"the session page is {width}px wide on a 375px phone"
+        page.screenshot(path=SHOT.format("phone"), full_page=True)
         page.get_by_test_id(f"share-{v['attachments'][0]['id']}").click()
         expect(page.get_by_test_id("viewer")).to_have_attribute("data-attachment-id", str(v["attachments"][0]["id"]))
 
