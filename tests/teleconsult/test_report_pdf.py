@@ -44,7 +44,7 @@ def test_the_pdf_holds_the_report_and_the_disclaimer():
         assert ucs2(text) in plain, text
     # The advice disclaimer: on the page, and whole in the footer.
     assert ucs2(str(opinions.DISCLAIMER)) in plain
-    assert plain.count(ucs2("This is expert advice.")) >= 2
+    assert plain.count(ucs2("This report is expert advice.")) >= 2
     assert ucs2(patient.masked_resident_id[-4:]) in plain
     assert ucs2(patient.resident_id[4:14]) not in plain  # masked
 

@@ -39,7 +39,7 @@ from .selectors import request_for
 MAX_TEXT = 20000
 MAX_DIAGNOSES = 12
 
-DISCLAIMER = _("This is expert advice. The treating hospital and doctor make the decisions about care.")
+DISCLAIMER = _("This report is expert advice. The treating hospital and its doctors keep the decision.")
 
 
 # ---- input ----------------------------------------------------------------------------------------------------

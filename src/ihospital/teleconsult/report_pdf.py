@@ -23,6 +23,7 @@ from ihospital.prescriptions.slip import FONT, _font, _pair, _Writer
 from ihospital.records import icd10
 
 from .models import Report
+from .opinions import DISCLAIMER
 
 
 def _local(moment, fmt: str = "%Y-%m-%d %H:%M") -> str:
@@ -30,7 +31,7 @@ def _local(moment, fmt: str = "%Y-%m-%d %H:%M") -> str:
 
 
 def disclaimer() -> str:
-    return _("This is expert advice. The treating hospital and doctor make the decisions about care.")
+    return str(DISCLAIMER)
 
 
 def _expert_line(assignment) -> str:

@@ -40,7 +40,7 @@ from .models import (
     Tariff,
     Urgency,
 )
-from .selectors import consent_stands, request_for
+from .selectors import atomic_denials_audited, consent_stands, request_for
 from .triage import is_expert
 
 EDITABLE = (Status.DRAFT, Status.RETURNED)
@@ -142,7 +142,7 @@ def _next_number() -> str:
 # ---- the draft -------------------------------------------------------------------------------------------------
 
 
-@transaction.atomic
+@atomic_denials_audited("patient_id", "accounts.patientprofile")
 def create_request(*, actor: User, patient_id: int, question: str, summary: str, urgency: str, mode: str,
                    department_id: int | None = None, named_expert_id: int | None = None) -> ConsultRequest:
     """A draft request about a patient in the doctor's care; the patient is asked for consent."""
@@ -169,7 +169,7 @@ def create_request(*, actor: User, patient_id: int, question: str, summary: str,
     raise Conflict("busy", _("Please try again."))
 
 
-@transaction.atomic
+@atomic_denials_audited("request_id")
 def update_request(*, actor: User, request_id: int, question: str | None = None, summary: str | None = None,
                    urgency: str | None = None, mode: str | None = None, department_id=UNCHANGED,
                    named_expert_id=UNCHANGED) -> ConsultRequest:
@@ -220,7 +220,7 @@ def _target(request: ConsultRequest, kind: str, target_id) -> dict:
     return {}
 
 
-@transaction.atomic
+@atomic_denials_audited("request_id")
 def attach(*, actor: User, request_id: int, kind: str, target_id: int, note: str = "") -> Attachment:
     """Share one item of the patient's chart with the experts."""
     request, _role = request_for(actor, request_id, roles=("referrer",), for_update=True, audit_read=False)
@@ -250,7 +250,7 @@ def upload_attachment(*, actor: User, request_id: int, file, title: str, doc_kin
     return attach(actor=actor, request_id=request.pk, kind=AttachmentKind.DOCUMENT, target_id=document.pk)
 
 
-@transaction.atomic
+@atomic_denials_audited("attachment_id", "teleconsult.attachment")
 def remove_attachment(*, actor: User, attachment_id: int) -> None:
     """Take an item off a draft or returned request (the row stays, marked removed)."""
     try:
@@ -272,7 +272,7 @@ def remove_attachment(*, actor: User, attachment_id: int) -> None:
 # ---- consent, sending, cancelling -----------------------------------------------------------------------------
 
 
-@transaction.atomic
+@atomic_denials_audited("request_id")
 def give_consent(*, actor: User, request_id: int) -> Consent:
     """The patient (or an active proxy) consents to share the record for this request with the home hospital."""
     request, _role = request_for(actor, request_id, roles=("patient",), for_update=True, audit_read=False)
@@ -304,7 +304,7 @@ def deadlines(urgency: str, start) -> tuple:
     return (start + timedelta(minutes=targets["first_response"]), start + timedelta(minutes=targets["report"]))
 
 
-@transaction.atomic
+@atomic_denials_audited("request_id")
 def submit(*, actor: User, request_id: int) -> ConsultRequest:
     """Send a draft (or a returned request, again) to the home hospital's coordinators."""
     request, _role = request_for(actor, request_id, roles=("referrer",), for_update=True, audit_read=False)
@@ -340,7 +340,7 @@ def submit(*, actor: User, request_id: int) -> ConsultRequest:
     return request
 
 
-@transaction.atomic
+@atomic_denials_audited("request_id")
 def cancel(*, actor: User, request_id: int, reason: str) -> ConsultRequest:
     """The referring doctor withdraws the request (any time before the report is signed)."""
     request, _role = request_for(actor, request_id, roles=("referrer",), for_update=True, audit_read=False)

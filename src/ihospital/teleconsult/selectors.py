@@ -16,6 +16,9 @@ An expert whose assignment ended, or another expert of the same department, is "
 
 from __future__ import annotations
 
+import functools
+
+from django.db import transaction
 from django.db.models import Q, QuerySet
 
 from ihospital.accounts.models import ConsentKind, Role, User
@@ -60,6 +63,27 @@ def denied(user: User, object_id, patient_id=None, object_type: str = OBJECT_TYP
     audit.record(actor=user, action=AuditAction.READ, object_type=object_type, object_id=object_id,
                  patient_id=patient_id, outcome=AuditOutcome.DENIED)
     return NotFound()
+
+
+def atomic_denials_audited(id_arg: str, object_type: str = OBJECT_TYPE):
+    """Run a service in its own transaction. A refusal by id (404) rolls that transaction back, and with it the
+    denied read ``denied`` wrote inside it; so the denial is recorded again here, after, outside."""
+
+    def wrap(fn):
+        atomic = transaction.atomic(fn)
+
+        @functools.wraps(fn)
+        def act(*, actor, **kwargs):
+            try:
+                return atomic(actor=actor, **kwargs)
+            except NotFound:
+                audit.record(actor=actor, action=AuditAction.READ, object_type=object_type,
+                             object_id=kwargs.get(id_arg), outcome=AuditOutcome.DENIED)
+                raise
+
+        return act
+
+    return wrap
 
 
 def request_for(user: User, request_id, *, roles: tuple[str, ...] | None = None, audit_read: bool = True,

@@ -15,11 +15,9 @@ Refusals (``DomainError`` codes): ``not_lead`` (an expert who is not the active 
 
 from __future__ import annotations
 
-import functools
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -27,8 +25,8 @@ from django.utils.translation import gettext_lazy as _
 from ihospital.accounts.models import User
 from ihospital.accounts.selectors import patient_and_relatives
 from ihospital.core import audit
-from ihospital.core.errors import Conflict, DomainError, Forbidden, NotFound
-from ihospital.core.models import AuditAction, AuditOutcome
+from ihospital.core.errors import Conflict, DomainError, Forbidden
+from ihospital.core.models import AuditAction
 from ihospital.core.transitions import transition
 from ihospital.notifications.services import notify
 
@@ -61,26 +59,6 @@ REPLACED = _("You opened this session in another window.")
 
 def room_full_message(limit: int) -> str:
     return _("The session is full: a video session carries at most %(max)d participants.") % {"max": limit}
-
-
-def _denials_audited(object_type: str, id_arg: str):
-    """Run the act in its own transaction; a 404 rolls it back, so the denied read is recorded after, outside."""
-
-    def wrap(fn):
-        atomic = transaction.atomic(fn)
-
-        @functools.wraps(fn)
-        def act(*, actor, **kwargs):
-            try:
-                return atomic(actor=actor, **kwargs)
-            except NotFound:
-                audit.record(actor=actor, action=AuditAction.READ, object_type=object_type,
-                             object_id=kwargs.get(id_arg), outcome=AuditOutcome.DENIED)
-                raise
-
-        return act
-
-    return wrap
 
 
 def session_url(session: ConsultSession) -> str:
@@ -159,7 +137,7 @@ def _tell(session: ConsultSession, kind: str, title, users) -> None:
            dedupe_key=f"teleconsult:session:{session.pk}:{kind}")
 
 
-@_denials_audited("teleconsult.consultrequest", "request_id")
+@selectors.atomic_denials_audited("request_id", "teleconsult.consultrequest")
 def schedule_session(*, actor: User, request_id: int, starts_at: datetime, minutes: int = 30,
                      include_patient: bool = False) -> ConsultSession:
     """Plan a live session on an assigned or reviewed request; every participant is told."""
@@ -196,7 +174,7 @@ def schedule_session(*, actor: User, request_id: int, starts_at: datetime, minut
     return session
 
 
-@_denials_audited("teleconsult.consultsession", "session_id")
+@selectors.atomic_denials_audited("session_id", "teleconsult.consultsession")
 def cancel_session(*, actor: User, session_id: int, reason: str) -> ConsultSession:
     """Call off a planned session (not one in progress: that is ended)."""
     session = _managed_session(actor, session_id)
@@ -216,7 +194,7 @@ def cancel_session(*, actor: User, session_id: int, reason: str) -> ConsultSessi
     return session
 
 
-@_denials_audited("teleconsult.consultsession", "session_id")
+@selectors.atomic_denials_audited("session_id", "teleconsult.consultsession")
 def join_session(*, actor: User, session_id: int) -> tuple[ConsultSession, str]:
     """A participant enters the call: the first one starts the session. Returns the session and the role."""
     session, role = _participant_session(actor, session_id)
@@ -234,7 +212,7 @@ def join_session(*, actor: User, session_id: int) -> tuple[ConsultSession, str]:
     return session, role
 
 
-@_denials_audited("teleconsult.consultsession", "session_id")
+@selectors.atomic_denials_audited("session_id", "teleconsult.consultsession")
 def end_session(*, actor: User, session_id: int) -> ConsultSession:
     """End a session in progress for everyone: the referring doctor, an active expert, or the coordinator."""
     session = _locked_session(session_id)
@@ -254,7 +232,7 @@ def end_session(*, actor: User, session_id: int) -> ConsultSession:
     return session
 
 
-@_denials_audited("teleconsult.consultsession", "session_id")
+@selectors.atomic_denials_audited("session_id", "teleconsult.consultsession")
 def share(*, actor: User, session_id: int, attachment_id: int) -> ConsultSession:
     """Show one of the request's attachments to everyone in the session (shared viewing)."""
     session, role = _participant_session(actor, session_id)

@@ -23,7 +23,7 @@ from ihospital.directory.models import FacilityKind
 
 from . import realtime
 from .models import OPEN_STATUSES, Assignment, AssignmentRole, ConsultRequest, Status
-from .selectors import denied, request_for
+from .selectors import atomic_denials_audited, denied, request_for
 
 ASSIGNABLE = (Status.SUBMITTED, Status.ASSIGNED, Status.IN_REVIEW)
 
@@ -61,7 +61,7 @@ def _active(request: ConsultRequest) -> QuerySet[Assignment]:
     return request.assignments.filter(ended_at__isnull=True)
 
 
-@transaction.atomic
+@atomic_denials_audited("request_id")
 def assign(*, actor: User, request_id: int, expert_id: int, role: str = AssignmentRole.LEAD) -> Assignment:
     """The coordinator puts an expert on the request (as its lead, or a member of the team)."""
     request, _r = request_for(actor, request_id, roles=("coordinator",), for_update=True, audit_read=False)
@@ -104,7 +104,7 @@ def assign(*, actor: User, request_id: int, expert_id: int, role: str = Assignme
     return assignment
 
 
-@transaction.atomic
+@atomic_denials_audited("request_id")
 def return_request(*, actor: User, request_id: int, reason: str) -> ConsultRequest:
     """The coordinator sends the request back to the referring doctor for more information."""
     request, _r = request_for(actor, request_id, roles=("coordinator",), for_update=True, audit_read=False)
@@ -132,7 +132,7 @@ def _my_assignment(actor: User, request: ConsultRequest) -> Assignment:
     return assignment
 
 
-@transaction.atomic
+@atomic_denials_audited("request_id")
 def accept_assignment(*, actor: User, request_id: int) -> Assignment:
     """The expert takes the case: the request's first response, and its review starts."""
     request, _r = request_for(actor, request_id, roles=("expert",), for_update=True, audit_read=False)
@@ -177,7 +177,7 @@ def _end(assignment: Assignment, reason: str) -> None:
     assignment.save(update_fields=["ended_at", "end_reason"])
 
 
-@transaction.atomic
+@atomic_denials_audited("request_id")
 def decline_assignment(*, actor: User, request_id: int, reason: str) -> Assignment:
     """The expert declines (or gives the case back), with a reason."""
     request, _r = request_for(actor, request_id, roles=("expert",), for_update=True, audit_read=False)
@@ -192,7 +192,7 @@ def decline_assignment(*, actor: User, request_id: int, reason: str) -> Assignme
     return assignment
 
 
-@transaction.atomic
+@atomic_denials_audited("assignment_id", "teleconsult.assignment")
 def withdraw_assignment(*, actor: User, assignment_id: int, reason: str) -> Assignment:
     """The coordinator takes an expert off the request."""
     try:

@@ -11,7 +11,6 @@ from __future__ import annotations
 from django.conf import settings
 from django.shortcuts import render
 from django.urls import reverse
-from django.utils.translation import gettext_lazy as _
 
 from ihospital.accounts.models import Role
 from ihospital.core.errors import DomainError
@@ -19,8 +18,9 @@ from ihospital.directory.models import FacilityKind
 
 from . import selectors
 from .models import AttachmentKind, Opinion, Report, Status
+from .opinions import DISCLAIMER
 
-ADVICE = _("This report is expert advice. The treating hospital and its doctors keep the decision.")
+ADVICE = DISCLAIMER  # one sentence on pages, API and PDF
 
 
 def page_error(exc: DomainError) -> dict:
