@@ -55,7 +55,7 @@ def test_a_long_report_runs_over_pages_with_the_disclaimer_on_each():
     with translation.override("en"):
         plain = report_pdf.render_report(report, compress=False)
     assert plain.count(b"/Type /Page") - plain.count(b"/Type /Pages") >= 2  # two pages at least
-    footer = ucs2("This is expert advice. The treating hospital and doctor make the decisions about care.")
+    footer = ucs2(str(opinions.DISCLAIMER))
     assert plain.count(footer) >= 2
     assert ucs2("Finding 59:") in plain
 
