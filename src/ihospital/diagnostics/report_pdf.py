@@ -15,7 +15,7 @@ from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
 from reportlab.pdfgen import canvas
 
-from ihospital.prescriptions.slip import FONT, _font, _pair, _Writer
+from ihospital.core.pdf import FONT, Writer, font, pair
 
 from . import flags
 from .models import DiagnosticKind, DiagnosticOrder, Flag, ImagingStudy, OrderStatus
@@ -32,7 +32,7 @@ def _value(obs) -> str:
 
 def render(order: DiagnosticOrder, *, compress: bool = True) -> bytes:
     """The PDF (``compress=False`` leaves the page streams readable, for checking them)."""
-    _font()
+    font()
     buffer = BytesIO()
     width, height = A4
     pdf = canvas.Canvas(buffer, pagesize=A4, pageCompression=1 if compress else 0)
@@ -41,7 +41,7 @@ def render(order: DiagnosticOrder, *, compress: bool = True) -> bytes:
     pdf.setAuthor(hospital)
     pdf.setSubject(_("Test report"))
     margin = 18 * mm
-    w = _Writer(pdf, margin, width - margin, height - margin)
+    w = Writer(pdf, margin, width - margin, height - margin)
     gap = "    "
     patient = order.patient
 
@@ -53,14 +53,14 @@ def render(order: DiagnosticOrder, *, compress: bool = True) -> bytes:
 
     w.centred(hospital, 15)
     w.centred(_("Test report"), 12)
-    w.text(gap.join([_pair(_("Order"), order.number), order.test.name]), 10)
+    w.text(gap.join([pair(_("Order"), order.number), order.test.name]), 10)
     w.rule()
-    w.text(gap.join([_pair(_("Patient"), patient.real_name), patient.get_sex_display(),
+    w.text(gap.join([pair(_("Patient"), patient.real_name), patient.get_sex_display(),
                      _("%(age)s years") % {"age": patient.age()}]), 10)
-    w.text(gap.join([_pair(_("Resident ID"), patient.masked_resident_id), _pair(_("MRN"), patient.mrn)]), 10)
-    w.text(_pair(_("Ordered by"), order.doctor.user.real_name), 10)
-    w.text(gap.join([_pair(_("Ordered"), _local(order.ordered_at)),
-                     _pair(_("Released"), _local(order.released_at) or _("not yet"))]), 10)
+    w.text(gap.join([pair(_("Resident ID"), patient.masked_resident_id), pair(_("MRN"), patient.mrn)]), 10)
+    w.text(pair(_("Ordered by"), order.doctor.user.real_name), 10)
+    w.text(gap.join([pair(_("Ordered"), _local(order.ordered_at)),
+                     pair(_("Released"), _local(order.released_at) or _("not yet"))]), 10)
     w.rule()
 
     if order.test.kind == DiagnosticKind.LAB:
@@ -88,18 +88,18 @@ def render(order: DiagnosticOrder, *, compress: bool = True) -> bytes:
         study = ImagingStudy.objects.filter(order=order).first()
         if study is not None:
             if study.study_date:
-                w.text(_pair(_("Exam date"), study.study_date.isoformat()), 10)
+                w.text(pair(_("Exam date"), study.study_date.isoformat()), 10)
             w.text(_("Findings"), 11)
             w.text(study.findings or "—", 10, indent=4 * mm)
             new_page_if_needed()
             w.text(_("Impression"), 11)
             w.text(study.impression or "—", 10, indent=4 * mm)
             if study.reported_by_id:
-                w.text(_pair(_("Reported by"), study.reported_by.real_name), 10)
+                w.text(pair(_("Reported by"), study.reported_by.real_name), 10)
     w.rule()
     if order.status == OrderStatus.RELEASED:
         releaser = order.released_by.real_name if order.released_by_id else _("released automatically")
-        w.text(_pair(_("Released by"), releaser), 10)
+        w.text(pair(_("Released by"), releaser), 10)
     _footer(pdf, order, width, margin)
     pdf.showPage()
     pdf.save()

@@ -16,14 +16,13 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from reportlab.lib.pagesizes import A5
 from reportlab.lib.units import mm
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfgen import canvas
+
+from ihospital.core.pdf import FONT, Writer, font, pair
 
 from .display import unit_label
 from .models import Prescription, Review, RxStatus
 
-FONT = "STSong-Light"
 SEAL_SHOWN = 16  # hex digits of a seal printed on the slip (the content hash is printed in full)
 
 
@@ -115,56 +114,6 @@ def slip_for(rx: Prescription, verify_url: str) -> Slip:
 # ---- the PDF ------------------------------------------------------------------------------------------------------
 
 
-def _font() -> str:
-    if FONT not in pdfmetrics.getRegisteredFontNames():
-        pdfmetrics.registerFont(UnicodeCIDFont(FONT))
-    return FONT
-
-
-def _wrap(text: str, size: float, width: float) -> list[str]:
-    """Greedy wrapping by width, character by character (Chinese has no spaces to break at)."""
-    lines, line = [], ""
-    for char in text:
-        if char == "\n":
-            lines.append(line)
-            line = ""
-            continue
-        if pdfmetrics.stringWidth(line + char, FONT, size) > width and line:
-            lines.append(line)
-            line = char.lstrip()
-        else:
-            line += char
-    if line:
-        lines.append(line)
-    return lines
-
-
-class _Writer:
-    def __init__(self, pdf: canvas.Canvas, left: float, right: float, top: float):
-        self.pdf, self.left, self.right, self.y = pdf, left, right, top
-
-    def text(self, text: str, size: float = 9, *, indent: float = 0, gap: float = 1.35, width: float = 0):
-        self.pdf.setFont(FONT, size)
-        for line in _wrap(text, size, (width or (self.right - self.left)) - indent):
-            self.pdf.drawString(self.left + indent, self.y, line)
-            self.y -= size * gap
-
-    def centred(self, text: str, size: float):
-        self.pdf.setFont(FONT, size)
-        self.pdf.drawCentredString((self.left + self.right) / 2, self.y, text)
-        self.y -= size * 1.5
-
-    def rule(self):
-        """A line between the text above and the text below (``y`` is the next baseline)."""
-        self.pdf.setLineWidth(0.6)
-        self.pdf.line(self.left, self.y + 7, self.right, self.y + 7)
-        self.y -= 6
-
-
-def _pair(label: str, value: str) -> str:
-    return _("%(label)s: %(value)s") % {"label": label, "value": value}
-
-
 def _qr(pdf: canvas.Canvas, url: str, x: float, y: float, size: float) -> None:
     """The QR code as filled squares, bottom-left corner at (x, y)."""
     rows = list(segno.make(url, error="m").matrix_iter(scale=1, border=4))
@@ -180,7 +129,7 @@ def _qr(pdf: canvas.Canvas, url: str, x: float, y: float, size: float) -> None:
 
 
 def render_pdf(slip: Slip) -> bytes:
-    _font()
+    font()
     buffer = BytesIO()
     width, height = A5
     pdf = canvas.Canvas(buffer, pagesize=A5, pageCompression=1)
@@ -188,18 +137,18 @@ def render_pdf(slip: Slip) -> bytes:
     pdf.setAuthor(slip.hospital)
     pdf.setSubject(_("Prescription"))
     margin = 12 * mm
-    w = _Writer(pdf, margin, width - margin, height - margin - 4)
+    w = Writer(pdf, margin, width - margin, height - margin - 4)
 
     gap = "    "
     w.centred(slip.hospital, 13)
     w.centred(_("Prescription"), 11)
-    w.text(gap.join([_pair(_("No."), slip.number), slip.kind, slip.date]), 8.5)
+    w.text(gap.join([pair(_("No."), slip.number), slip.kind, slip.date]), 8.5)
     w.rule()
-    w.text(gap.join([_pair(_("Patient"), slip.patient), slip.sex, slip.age, _pair(_("MRN"), slip.mrn)]), 9)
-    w.text(_pair(_("Department"), slip.department), 9)
-    w.text(_pair(_("Diagnosis"), slip.diagnosis), 9)
+    w.text(gap.join([pair(_("Patient"), slip.patient), slip.sex, slip.age, pair(_("MRN"), slip.mrn)]), 9)
+    w.text(pair(_("Department"), slip.department), 9)
+    w.text(pair(_("Diagnosis"), slip.diagnosis), 9)
     if slip.guardian:
-        w.text(_pair(_("Guardian present"), slip.guardian), 9)
+        w.text(pair(_("Guardian present"), slip.guardian), 9)
     w.rule()
     w.text("Rp.", 12)
     for n, item in enumerate(slip.items, start=1):
@@ -209,7 +158,7 @@ def render_pdf(slip: Slip) -> bytes:
             w.text(item.instructions, 8.5, indent=5 * mm)
         w.y -= 2
     if slip.notes:
-        w.text(_pair(_("Advice"), slip.notes), 8.5)
+        w.text(pair(_("Advice"), slip.notes), 8.5)
     for warning in slip.warnings:
         w.text(warning, 9)
 
@@ -219,14 +168,14 @@ def render_pdf(slip: Slip) -> bytes:
     w.y = max(min(w.y - 4, foot), margin + 48 * mm)
     w.rule()
     text_width = width - 2 * margin - qr_size - 4 * mm
-    w.text(gap.join([_pair(_("Doctor"), slip.doctor), _pair(_("Signature seal"), slip.doctor_seal)]), 8.5,
+    w.text(gap.join([pair(_("Doctor"), slip.doctor), pair(_("Signature seal"), slip.doctor_seal)]), 8.5,
            width=text_width)
-    w.text(_pair(_("Content hash"), slip.content_hash), 7, width=text_width)
+    w.text(pair(_("Content hash"), slip.content_hash), 7, width=text_width)
     if slip.pharmacist:
-        w.text(gap.join([_pair(_("Pharmacist"), slip.pharmacist), _pair(_("Review seal"), slip.review_seal)]), 8.5,
+        w.text(gap.join([pair(_("Pharmacist"), slip.pharmacist), pair(_("Review seal"), slip.review_seal)]), 8.5,
                width=text_width)
-        w.text(_pair(_("Reviewed"), slip.reviewed), 8.5, width=text_width)
-    w.text(_pair(_("Valid until"), slip.valid_until), 8.5, width=text_width)
+        w.text(pair(_("Reviewed"), slip.reviewed), 8.5, width=text_width)
+    w.text(pair(_("Valid until"), slip.valid_until), 8.5, width=text_width)
     _qr(pdf, slip.verify_url, width - margin - qr_size, margin + 4 * mm, qr_size)
     pdf.setFont(FONT, 7)
     pdf.drawCentredString(width - margin - qr_size / 2, margin, _("Scan to check this prescription"))

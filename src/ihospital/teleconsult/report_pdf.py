@@ -19,7 +19,7 @@ from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
 from reportlab.pdfgen import canvas
 
-from ihospital.prescriptions.slip import FONT, _font, _pair, _Writer
+from ihospital.core.pdf import FONT, Writer, font, pair
 from ihospital.records import icd10
 
 from .models import Report
@@ -49,7 +49,7 @@ def _diagnosis_line(entry: dict, language: str) -> str:
 
 def render_report(report: Report, *, compress: bool = True) -> bytes:
     """The PDF (``compress=False`` leaves the page streams readable, for checking them)."""
-    _font()
+    font()
     request = report.request
     patient = request.patient
     language = get_language() or settings.LANGUAGE_CODE
@@ -62,7 +62,7 @@ def render_report(report: Report, *, compress: bool = True) -> bytes:
     pdf.setAuthor(hospital)
     pdf.setSubject(title)
     margin = 18 * mm
-    w = _Writer(pdf, margin, width - margin, height - margin)
+    w = Writer(pdf, margin, width - margin, height - margin)
     gap = "    "
 
     def new_page_if_needed(room: float = 30 * mm):
@@ -81,17 +81,17 @@ def render_report(report: Report, *, compress: bool = True) -> bytes:
 
     w.centred(hospital, 15)
     w.centred(title, 12)
-    w.text(gap.join([_pair(_("Consultation"), request.number), request.get_urgency_display(),
+    w.text(gap.join([pair(_("Consultation"), request.number), request.get_urgency_display(),
                      request.get_mode_display()]), 10)
     w.rule()
-    w.text(gap.join([_pair(_("Patient"), patient.real_name), patient.get_sex_display(),
+    w.text(gap.join([pair(_("Patient"), patient.real_name), patient.get_sex_display(),
                      _("%(age)s years") % {"age": patient.age()}]), 10)
-    w.text(gap.join([_pair(_("Resident ID"), patient.masked_resident_id), _pair(_("MRN"), patient.mrn)]), 10)
-    w.text(_pair(_("Requested by"), f"{request.referring_doctor.real_name}, {request.referring_facility.name}"), 10)
+    w.text(gap.join([pair(_("Resident ID"), patient.masked_resident_id), pair(_("MRN"), patient.mrn)]), 10)
+    w.text(pair(_("Requested by"), f"{request.referring_doctor.real_name}, {request.referring_facility.name}"), 10)
     if request.department_id:
-        w.text(_pair(_("Specialty"), request.department.name), 10)
-    w.text(gap.join([_pair(_("Sent"), _local(request.submitted_at)),
-                     _pair(_("Signed"), _local(report.signed_at))]), 10)
+        w.text(pair(_("Specialty"), request.department.name), 10)
+    w.text(gap.join([pair(_("Sent"), _local(request.submitted_at)),
+                     pair(_("Signed"), _local(report.signed_at))]), 10)
     w.rule()
     section(_("Question"), request.question)
     section(_("Case summary"), request.summary)
@@ -116,11 +116,11 @@ def render_report(report: Report, *, compress: bool = True) -> bytes:
     section(_("Recommendations"), report.recommendations)
     new_page_if_needed(40 * mm)
     w.rule()
-    w.text(_pair(_("Signed by the lead expert"), f"{report.lead.real_name}  {_local(report.signed_at)}"), 10)
-    w.text(_pair(_("Report digest (SHA-256)"), report.digest), 8)
+    w.text(pair(_("Signed by the lead expert"), f"{report.lead.real_name}  {_local(report.signed_at)}"), 10)
+    w.text(pair(_("Report digest (SHA-256)"), report.digest), 8)
     if report.acknowledged_at:
         by = report.acknowledged_by.real_name if report.acknowledged_by_id else ""
-        w.text(_pair(_("Acknowledged"), f"{by}  {_local(report.acknowledged_at)}".strip()), 10)
+        w.text(pair(_("Acknowledged"), f"{by}  {_local(report.acknowledged_at)}".strip()), 10)
     w.y -= 4
     w.text(disclaimer(), 11)
     _footer(pdf, report, width, margin)
