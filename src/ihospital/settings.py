@@ -92,6 +92,7 @@ INSTALLED_APPS = [
     "ihospital.directory",
     "ihospital.records",
     "ihospital.notifications",
+    "ihospital.wechat",
     "ihospital.payments",
     "ihospital.visits",
     "ihospital.prescriptions",
@@ -392,3 +393,45 @@ WECHATPAY_PLATFORM_PUBLIC_KEY_PATH = os.environ.get("WECHATPAY_PLATFORM_PUBLIC_K
 WECHATPAY_PLATFORM_PUBLIC_KEY_ID = os.environ.get("WECHATPAY_PLATFORM_PUBLIC_KEY_ID", "")
 WECHATPAY_NOTIFY_URL = os.environ.get("WECHATPAY_NOTIFY_URL", "")
 WECHATPAY_API_BASE = os.environ.get("WECHATPAY_API_BASE", "https://api.mch.weixin.qq.com")
+
+# ---- The WeChat Official Account and notifications (issue 9, docs/wechat.md, docs/notifications.md) -------------
+# The Official Account (公众号): app id and secret (API calls), the server token (signature of every callback), the
+# EncodingAESKey (43 characters; safe mode), and where WeChat's API and OAuth pages are. The embedded default talks
+# to the local WeChat simulator (``ihospital.wechat.simulator``, started by ``ihospital serve`` on
+# WECHAT_SIMULATOR_PORT); production points these at api.weixin.qq.com and open.weixin.qq.com.
+WECHAT_SIMULATOR_PORT = int(os.environ.get("WECHAT_SIMULATOR_PORT", 8001))
+_WECHAT_SIM = f"http://127.0.0.1:{WECHAT_SIMULATOR_PORT}"
+WECHAT_APPID = os.environ.get("WECHAT_APPID", "" if PRODUCTION else "wx00simulator0001")
+WECHAT_SECRET = os.environ.get("WECHAT_SECRET", "" if PRODUCTION else "simulator-app-secret")
+WECHAT_TOKEN = os.environ.get("WECHAT_TOKEN", "" if PRODUCTION else "simulatortoken")
+WECHAT_ENCODING_AES_KEY = os.environ.get(
+    "WECHAT_ENCODING_AES_KEY", "" if PRODUCTION else "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+)
+WECHAT_API_BASE = os.environ.get("WECHAT_API_BASE", "https://api.weixin.qq.com" if PRODUCTION else _WECHAT_SIM)
+WECHAT_OAUTH_BASE = os.environ.get(
+    "WECHAT_OAUTH_BASE", "https://open.weixin.qq.com" if PRODUCTION else _WECHAT_SIM
+)
+# Template message ids by notification category (set in the Official Account's back office), as JSON.
+WECHAT_TEMPLATE_IDS = json.loads(os.environ.get("WECHAT_TEMPLATE_IDS", "null") or "null") or {}
+# SMS: "outbox" (embedded: stored and shown on the outbox page) or "aliyun" (Alibaba Cloud SMS, signed requests).
+SMS_PROVIDER = os.environ.get("SMS_PROVIDER", "outbox")
+ALIYUN_SMS_ACCESS_KEY_ID = os.environ.get("ALIYUN_SMS_ACCESS_KEY_ID", "")
+ALIYUN_SMS_ACCESS_KEY_SECRET = os.environ.get("ALIYUN_SMS_ACCESS_KEY_SECRET", "")
+ALIYUN_SMS_SIGN_NAME = os.environ.get("ALIYUN_SMS_SIGN_NAME", "")
+ALIYUN_SMS_TEMPLATE_CODE = os.environ.get("ALIYUN_SMS_TEMPLATE_CODE", "")
+ALIYUN_SMS_ENDPOINT = os.environ.get("ALIYUN_SMS_ENDPOINT", "https://dysmsapi.aliyuncs.com/")
+# E-mail: Django's backends. The embedded default keeps mail in the outbox; production sets the SMTP ones.
+EMAIL_BACKEND = os.environ.get(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend" if PRODUCTION else "ihospital.notifications.outbox.EmailBackend",
+)
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT", 25))
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "ihospital <noreply@localhost>")
+# Delivery retries of the outside channels (seconds after each failed attempt), then the delivery is failed.
+NOTIFY_RETRY_SECONDS = [int(s) for s in env_list("NOTIFY_RETRY_SECONDS", ["30", "120", "600", "1800", "7200"])]
+# Default quiet hours (local time) for the outside channels; each user may change or clear them.
+NOTIFY_QUIET_HOURS = os.environ.get("NOTIFY_QUIET_HOURS", "22:00-07:00")
