@@ -37,6 +37,8 @@ urlpatterns = [
     path("diagnostics/", include("ihospital.diagnostics.urls")),
     # Remote expert consultation: requests, the coordinators' board, the experts' cases, live sessions.
     path("teleconsult/", include("ihospital.teleconsult.urls")),
+    # The WeChat Official Account: its server callback, sign-in by WeChat (OAuth), binding, the menu.
+    path("wechat/", include("ihospital.wechat.urls")),
     # The public check behind the QR code on a prescription slip (no sign-in).
     path("rx/verify/<str:number>/", verify_prescription_slip, name="rx_verify"),
     path("", include("ihospital.web.urls")),
