@@ -39,6 +39,8 @@ urlpatterns = [
     path("teleconsult/", include("ihospital.teleconsult.urls")),
     # The WeChat Official Account: its server callback, sign-in by WeChat (OAuth), binding, the menu.
     path("wechat/", include("ihospital.wechat.urls")),
+    # Notifications: the list behind the bell, preferences, and the administrators' SMS/e-mail outbox.
+    path("notifications/", include("ihospital.notifications.urls")),
     # The public check behind the QR code on a prescription slip (no sign-in).
     path("rx/verify/<str:number>/", verify_prescription_slip, name="rx_verify"),
     path("", include("ihospital.web.urls")),
