@@ -4,23 +4,10 @@ hours. In-app notifications always arrive; security alarms cannot be switched of
 
 from __future__ import annotations
 
-from datetime import time
-
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from . import events
-
-
-def _quiet_default() -> tuple[time | None, time | None]:
-    from django.conf import settings
-
-    raw = getattr(settings, "NOTIFY_QUIET_HOURS", "") or ""
-    try:
-        start, end = (time.fromisoformat(part.strip()) for part in raw.split("-", 1))
-    except ValueError:
-        return None, None
-    return start, end
 
 
 def _mutable_categories() -> list[tuple[str, object]]:
@@ -29,20 +16,9 @@ def _mutable_categories() -> list[tuple[str, object]]:
 
 def channels_available(user) -> dict[str, bool]:
     """Which outside channels the user has at all (a bound WeChat, a mobile number, an e-mail address)."""
-    try:
-        from . import preferences as service
+    from . import preferences as service
 
-        if hasattr(service, "channels_available"):
-            return dict(service.channels_available(user))
-    except ImportError:
-        pass
-    try:
-        from ihospital.wechat.bindings import openid_for
-
-        wechat = bool(openid_for(user))
-    except ImportError:
-        wechat = False
-    return {"wechat": wechat, "sms": bool(getattr(user, "phone", "")), "email": bool(getattr(user, "email", ""))}
+    return dict(service.channels_available(user))
 
 
 def preference_of(user):
