@@ -78,7 +78,13 @@ def oauth_start(request):
 
     state = oauth.new_state(request.session, next_url=next_url, scope=scope)
     redirect_uri = request.build_absolute_uri(reverse("wechat:oauth_callback"))
-    return redirect(client.get_client().oauth_authorize_url(redirect_uri=redirect_uri, scope=scope, state=state))
+    try:
+        url = client.get_client().oauth_authorize_url(redirect_uri=redirect_uri, scope=scope, state=state)
+    except client.WeChatError as exc:
+        logger.error("wechat: cannot start the web authorisation: %s", exc)
+        raise DomainError("wechat_unavailable", _("Signing in through WeChat is not available just now."),
+                          status=503) from None
+    return redirect(url)
 
 
 @never_cache
@@ -102,10 +108,15 @@ def oauth_callback(request):
                 info = {}  # the nickname is a nicety
             nickname = str(info.get("nickname") or "")
             answer.setdefault("unionid", info.get("unionid") or "")
-    except client.WeChatError as exc:
+    except client.WeChatUnavailable as exc:
         logger.warning("wechat: OAuth code exchange failed: %s", exc)
         raise DomainError(
             "wechat_unavailable", _("WeChat could not confirm who you are just now. Please try again."), status=502
+        ) from None
+    except client.WeChatError as exc:  # an invalid, expired or used code
+        logger.warning("wechat: OAuth code refused: %s", exc)
+        raise DomainError(
+            "oauth_code_invalid", _("WeChat did not confirm who you are. Please try again."), status=400
         ) from None
     openid = str(answer.get("openid") or "")
     unionid = str(answer.get("unionid") or "")
