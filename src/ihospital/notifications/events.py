@@ -159,6 +159,8 @@ register("teleconsult.consent", "teleconsult",
 register("teleconsult.reported", "teleconsult", _("A consultation report is ready. Open it to read it."))
 register("teleconsult.session_scheduled", "teleconsult", _("A remote consultation session is scheduled."))
 register("teleconsult.session_cancelled", "teleconsult", _("A remote consultation session was cancelled."))
+register("teleconsult.submitted.*", "teleconsult", _("A new remote consultation request is waiting for triage."))
+register("teleconsult.assigned.*", "teleconsult", _("A remote consultation request was assigned to you."))
 register("teleconsult.escalation.*", "teleconsult", _("A remote consultation request is overdue. Open it now."))
 register("teleconsult.*", "teleconsult",
          _("There is an update on a remote consultation. Open it to see the details."))
