@@ -26,6 +26,7 @@ PERMANENT_ERRCODES = {
     40037,  # invalid template id
     43004,  # the user has unsubscribed from the Official Account
     47001,  # data format error
+    41002,  # the Official Account is not configured (no app id)
 }
 
 
