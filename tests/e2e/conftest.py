@@ -119,6 +119,12 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+# The local WeChat (``ihospital.wechat.simulator``) that tests/e2e/test_wechat_journey.py starts listens on this
+# port; the server, manage() and the task worker find WeChat's API and OAuth pages there. The other journeys never
+# call WeChat (none of their users has a bound WeChat identity), so nothing needs to listen there for them.
+WECHAT_SIMULATOR_PORT = _free_port()
+
+
 def _is_postgres(url: str) -> bool:
     return urlsplit(url).scheme in {"postgres", "postgresql", "pgsql", "postgis"}
 
@@ -207,6 +213,8 @@ def e2e_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2EServer]:
         "IHOSPITAL_DEPLOYMENT": "embedded",
         "PYTHONUNBUFFERED": "1",
         **E2E_ENV,
+        "WECHAT_API_BASE": f"http://127.0.0.1:{WECHAT_SIMULATOR_PORT}",
+        "WECHAT_OAUTH_BASE": f"http://127.0.0.1:{WECHAT_SIMULATOR_PORT}",
         # Where providers' callbacks (the payment sandbox) reach this server.
         "SITE_URL": f"http://127.0.0.1:{port}",
     }
