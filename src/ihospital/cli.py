@@ -1,8 +1,10 @@
 """The ``ihospital`` command.
 
 ``ihospital serve`` runs the whole embedded platform in one command: it migrates the database, loads the
-demo data where the deployment allows it, then supervises two child processes, the ASGI web server
-(uvicorn) and the background task worker (django-tasks-db's ``db_worker``).
+demo data where the deployment allows it, then supervises the child processes: the ASGI web server
+(uvicorn), the background task worker (django-tasks-db's ``db_worker``) and, in the embedded deployment (WeChat's
+API configured at ``WECHAT_SIMULATOR_PORT`` on this machine), the local WeChat simulator
+(``ihospital.wechat.simulator``), whose phone page opens the platform as WeChat's menu would.
 
 Any other subcommand is handed to Django's management utility: ``ihospital audit verify`` is
 ``manage.py audit verify``.
@@ -26,6 +28,7 @@ POLL_INTERVAL = 0.2
 USAGE = """\
 ihospital serve [--host HOST] [--port PORT]
     migrate, load demo data (embedded deployment only), run the web server and the task worker
+    (and the local WeChat simulator in the embedded deployment)
 ihospital <django command> [args...]
     any Django management command, e.g. `ihospital migrate`, `ihospital audit verify`
 """
@@ -67,7 +70,7 @@ def serve(argv: list[str]) -> int:
         return 1
 
     try:
-        run_worker = _prepare()
+        run_worker, simulator_port = _prepare()
     except KeyboardInterrupt:
         print("\nihospital: interrupted before the server started", file=sys.stderr)
         return 130
@@ -86,11 +89,29 @@ def serve(argv: list[str]) -> int:
         children["task worker"] = worker_cmd
     else:
         print("ihospital: TASKS_BACKEND is not a database backend: no task worker started", file=sys.stderr)
-    return _supervise(children, options.host, options.port)
+    optional = set()
+    extra_lines = []
+    if simulator_port is not None:
+        if simulator_port == options.port or not _port_free(simulator_port):
+            print(
+                f"ihospital: warning: port {simulator_port} (WECHAT_SIMULATOR_PORT) is busy; the WeChat simulator "
+                "is not started (set WECHAT_SIMULATOR_PORT to a free port)",
+                file=sys.stderr,
+            )
+        else:
+            children["wechat simulator"] = [
+                sys.executable, "-m", "ihospital.wechat.simulator", "--host", SIMULATOR_HOST,
+                "--port", str(simulator_port), "--platform", os.environ["SITE_URL"],
+            ]  # fmt: skip
+            # The simulator is a convenience: if it stops, the platform goes on without it.
+            optional.add("wechat simulator")
+            extra_lines.append(f"WeChat simulator (phone): {_url(SIMULATOR_HOST, simulator_port)}_sim/phone")
+    return _supervise(children, options.host, options.port, optional=optional, extra_lines=extra_lines)
 
 
-def _prepare() -> bool:
-    """Migrate and seed in this process; answer whether the configured task backend needs a db_worker."""
+def _prepare() -> tuple[bool, int | None]:
+    """Migrate and seed in this process; answer whether the configured task backend needs a db_worker, and the
+    port of the local WeChat simulator to start (None: WeChat is configured elsewhere)."""
     import django
 
     django.setup()
@@ -112,13 +133,55 @@ def _prepare() -> bool:
     if uses_worker:
         # One future run of each periodic job (slots ahead, result release...) for the worker to pick up.
         call_command("ensure_periodic")
+    simulator_port = _simulator_port(settings)
+    if simulator_port is not None:
+        # The simulator plays this Official Account: it gets the same app id, secret, token and AES key.
+        for name in ("WECHAT_APPID", "WECHAT_SECRET", "WECHAT_TOKEN", "WECHAT_ENCODING_AES_KEY"):
+            if getattr(settings, name, ""):
+                os.environ.setdefault(name, getattr(settings, name))
     # The children open their own connections; don't keep ours (an idle SQLite handle) open beside them.
     connections.close_all()
-    return uses_worker
+    return uses_worker, simulator_port
 
 
-def _supervise(commands: dict[str, list[str]], host: str, port: int) -> int:
-    """Run the children until a signal arrives (exit 0) or one of them ends on its own (exit non-zero)."""
+SIMULATOR_HOST = "127.0.0.1"
+
+
+def _simulator_port(settings) -> int | None:
+    """The simulator's port when WeChat's API and OAuth pages are configured at WECHAT_SIMULATOR_PORT on loopback
+    (the embedded default); None when they point anywhere else (a real Official Account)."""
+    from urllib.parse import urlsplit
+
+    port = getattr(settings, "WECHAT_SIMULATOR_PORT", None)
+    if not port:
+        return None
+    for base in (getattr(settings, "WECHAT_API_BASE", ""), getattr(settings, "WECHAT_OAUTH_BASE", "")):
+        try:
+            parts = urlsplit(base)
+            if parts.hostname not in {"127.0.0.1", "localhost", "::1"} or parts.port != int(port):
+                return None
+        except ValueError:
+            return None
+    return int(port)
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the simulator's server binds
+        try:
+            probe.bind((SIMULATOR_HOST, port))
+        except OSError:
+            return False
+    return not _port_answers(SIMULATOR_HOST, port)
+
+
+def _supervise(
+    commands: dict[str, list[str]], host: str, port: int, *, optional: set[str] | None = None,
+    extra_lines: list[str] | None = None,
+) -> int:
+    """Run the children until a signal arrives (exit 0) or one of them ends on its own (exit non-zero); an
+    ``optional`` child that ends is reported and left out."""
+    optional = optional or set()
     signals_received: list[int] = []
 
     def on_signal(signum, frame):
@@ -135,15 +198,24 @@ def _supervise(commands: dict[str, list[str]], host: str, port: int) -> int:
             children[name] = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, process_group=0)  # noqa: S603
 
         announced = False
+        stopped_optional: set[str] = set()
         while not signals_received:
-            ended = [(name, proc.returncode) for name, proc in children.items() if proc.poll() is not None]
+            ended = [
+                (name, proc.returncode)
+                for name, proc in children.items()
+                if proc.poll() is not None and name not in stopped_optional
+            ]
+            for name, code in [e for e in ended if e[0] in optional]:
+                print(f"ihospital: warning: the {name} exited (code {code}); going on without it", file=sys.stderr)
+                stopped_optional.add(name)
+            ended = [e for e in ended if e[0] not in optional]
             if ended:
                 name, code = ended[0]
                 print(f"ihospital: the {name} exited unexpectedly (code {code}); stopping", file=sys.stderr)
                 exit_code = code if code and code > 0 else 1
                 break
             if not announced and _port_answers(host, port):
-                _announce(host, port)
+                _announce(host, port, extra_lines or [])
                 announced = True
             time.sleep(POLL_INTERVAL)
         if signals_received:
@@ -194,11 +266,13 @@ def _port_answers(host: str, port: int) -> bool:
         return False
 
 
-def _announce(host: str, port: int) -> None:
+def _announce(host: str, port: int, extra_lines: list[str] | None = None) -> None:
     url = _url(_connect_host(host), port)
-    line = "=" * max(len(url) + 24, 48)
+    lines = [f"  {text}" for text in extra_lines or []]
+    line = "=" * max(len(url) + 24, 48, *(len(text) + 2 for text in lines))
     extra = f"\n  (listening on all interfaces: {host or '*'})" if _connect_host(host) != host else ""
-    print(f"\n{line}\n  ihospital is running at {url}{extra}\n  press Ctrl-C to stop\n{line}\n", flush=True)
+    more = "".join(f"\n{text}" for text in lines)
+    print(f"\n{line}\n  ihospital is running at {url}{extra}{more}\n  press Ctrl-C to stop\n{line}\n", flush=True)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import socket
 import threading
 import urllib.error
 import urllib.parse
@@ -261,3 +262,68 @@ def test_oauth_authorize_page_code_exchange_and_userinfo(wechat_simulator):
     assert get(f"{sim.url}/connect/oauth2/authorize?{bad}")[0] == 400
     assert get(f"{sim.url}/sns/oauth2/access_token?appid={state.appid}&secret={state.secret}&code=nope"
                "&grant_type=authorization_code")[1]["errcode"] == 40029
+
+
+def test_the_phone_opens_a_view_button_as_the_chosen_user(wechat_simulator):
+    sim = wechat_simulator
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs):
+            return None
+
+    target = "http://platform.test/wechat/oauth/start/?next=%2Fhomecare%2F"
+    opener = urllib.request.build_opener(NoRedirect)
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        opener.open(f"{sim.url}/_sim/phone/open?" + urllib.parse.urlencode({"url": target, "sim_user": "erin li"}))
+    assert caught.value.code == 302 and caught.value.headers["Location"] == target
+    cookie = caught.value.headers["Set-Cookie"].split(";")[0]
+    query = urllib.parse.urlencode({"appid": sim.state.appid, "redirect_uri": "http://platform.test/cb/",
+                                    "response_type": "code", "scope": "snsapi_base", "state": "s"})
+    request = urllib.request.Request(f"{sim.url}/connect/oauth2/authorize?{query}", headers={"Cookie": cookie})
+    page = urllib.request.urlopen(request).read().decode()
+    assert identity("erin li", sim.state.appid)["openid"] in page
+    assert get(f"{sim.url}/_sim/phone/open?url=javascript:alert(1)")[0] == 400
+
+
+def test_serve_starts_the_simulator_only_for_the_embedded_wechat(settings):
+    from ihospital import cli
+
+    settings.WECHAT_SIMULATOR_PORT = 18001
+    settings.WECHAT_API_BASE = settings.WECHAT_OAUTH_BASE = "http://127.0.0.1:18001"
+    assert cli._simulator_port(settings) == 18001
+    settings.WECHAT_OAUTH_BASE = "https://open.weixin.qq.com"
+    assert cli._simulator_port(settings) is None
+    settings.WECHAT_API_BASE = "https://api.weixin.qq.com"
+    assert cli._simulator_port(settings) is None
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        assert cli._port_free(busy.getsockname()[1]) is False
+
+
+def test_the_command_line_simulator_runs_and_answers(tmp_path):
+    import os
+    import subprocess
+    import sys
+    import time
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "WECHAT_APPID": "wxcli", "WECHAT_SECRET": "cli-secret"}
+    proc = subprocess.Popen([sys.executable, "-m", "ihospital.wechat.simulator", "--port", str(port),
+                             "--platform", "http://127.0.0.1:9"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:
+        for _ in range(100):
+            try:
+                status, body = get(f"http://127.0.0.1:{port}/cgi-bin/token?grant_type=client_credential"
+                                   "&appid=wxcli&secret=cli-secret")
+                break
+            except urllib.error.URLError:
+                time.sleep(0.1)
+        assert status == 200 and body["access_token"]
+        assert get(f"http://127.0.0.1:{port}/_sim/state")[1]["platform_url"] == "http://127.0.0.1:9"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -261,7 +261,8 @@ class Request:
         return {k: v[0] for k, v in urllib.parse.parse_qs(self.body.decode("utf-8", "replace")).items()}
 
     def sim_user(self) -> str:
-        return (self.query.get("sim_user") or self.cookies.get("sim_user") or DEFAULT_USER).strip()[:64]
+        cookie = urllib.parse.unquote(self.cookies.get("sim_user", ""))
+        return (self.query.get("sim_user") or cookie or DEFAULT_USER).strip()[:64] or DEFAULT_USER
 
 
 class _Quiet(WSGIRequestHandler):
@@ -731,7 +732,7 @@ class SimulatorApp:
         who = self.state.identity(request.sim_user())
         with contextlib.suppress(ValueError):  # no platform url: the phone shows no answer
             self.push(openid=who["openid"], **kwargs)
-        return _redirect("/_sim/phone")
+        return _redirect("/_sim/phone", [_user_cookie(who["name"])])
 
     def phone_click(self, request: Request) -> _Response:
         return self._phone_push(request, kind="event", event="CLICK", event_key=request.form().get("key", ""))
@@ -759,7 +760,7 @@ class SimulatorApp:
             threading.Thread(target=self._quiet_push, daemon=True,
                              kwargs={"openid": openid, "kind": "event", "event": "VIEW",
                                      "event_key": request.query.get("url", "")}).start()
-        return _redirect(url)
+        return _redirect(url, [_user_cookie(request.sim_user())])
 
     def _quiet_push(self, **kwargs: Any) -> None:
         with contextlib.suppress(Exception):  # the VIEW event is informational
