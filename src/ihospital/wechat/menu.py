@@ -18,9 +18,7 @@ import logging
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import translation
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import pgettext
 
 from ihospital.core import audit
 from ihospital.core.errors import DomainError, Forbidden
@@ -36,27 +34,41 @@ BUTTON_TYPES = {"click", "view", "miniprogram", "scancode_push", "scancode_waitm
                 "article_view_limited"}
 
 
-def default_menu() -> dict:
-    def view(name: str, path: str) -> dict:
-        return {"type": "view", "name": name, "url": oauth_link(path)}
+# The button names in the Official Account's language. WeChat shows one menu to every follower, and its names are
+# short (top-level 16 bytes: four Chinese characters), so they are written here rather than translated.
+NAMES = {
+    "zh-hans": {"visits": "在线复诊", "services": "医疗服务", "refills": "续方配药", "tests": "检查预约",
+                "homecare": "上门护理", "mine": "我的", "orders": "我的订单", "binding": "微信绑定",
+                "help": "使用帮助"},
+    "en": {"visits": "Visits", "services": "Services", "refills": "Refills", "tests": "Test appointments",
+           "homecare": "Home nursing", "mine": "Mine", "orders": "My orders", "binding": "WeChat binding",
+           "help": "Help"},
+}
+
+
+def default_menu(language: str | None = None) -> dict:
+    names = NAMES.get((language or settings.LANGUAGE_CODE).lower(), NAMES["zh-hans"])
+
+    def view(key: str, path: str) -> dict:
+        return {"type": "view", "name": names[key], "url": oauth_link(path)}
 
     return {
         "button": [
-            view(pgettext("wechat menu", "Visits"), "/visits/"),
+            view("visits", "/visits/"),
             {
-                "name": pgettext("wechat menu", "Services"),
+                "name": names["services"],
                 "sub_button": [
-                    view(pgettext("wechat menu", "Refills"), "/prescriptions/"),
-                    view(pgettext("wechat menu", "Test appointments"), "/diagnostics/"),
-                    view(pgettext("wechat menu", "Home nursing"), "/homecare/"),
+                    view("refills", "/prescriptions/"),
+                    view("tests", "/diagnostics/"),
+                    view("homecare", "/homecare/"),
                 ],
             },
             {
-                "name": pgettext("wechat menu", "Mine"),
+                "name": names["mine"],
                 "sub_button": [
-                    view(pgettext("wechat menu", "My orders"), "/pharmacy/orders/"),
-                    view(pgettext("wechat menu", "WeChat binding"), "/wechat/binding/"),
-                    {"type": "click", "name": pgettext("wechat menu", "Help"), "key": "help"},
+                    view("orders", "/pharmacy/orders/"),
+                    view("binding", "/wechat/binding/"),
+                    {"type": "click", "name": names["help"], "key": "help"},
                 ],
             },
         ]
@@ -101,8 +113,8 @@ def validate(menu) -> dict:
 
 
 def build_menu() -> dict:
-    """The menu to publish: ``WECHAT_MENU`` if set (a dict or its JSON), else the default, in the hospital's
-    language (the menu is the same for every follower)."""
+    """The menu to publish: ``WECHAT_MENU`` if set (a dict or its JSON), else the default, with the names in
+    the hospital's language (``LANGUAGE_CODE``; the menu is the same for every follower)."""
     configured = getattr(settings, "WECHAT_MENU", None)
     if configured:
         if isinstance(configured, str):
@@ -111,8 +123,7 @@ def build_menu() -> dict:
             except ValueError:
                 raise _invalid("WECHAT_MENU is not JSON") from None
         return validate(configured)
-    with translation.override(settings.LANGUAGE_CODE):
-        return validate(default_menu())
+    return validate(default_menu())
 
 
 def _may_publish(actor) -> bool:
