@@ -164,3 +164,12 @@ def test_menu_page_is_for_administrators_only(client, wechat_simulator):
     assert client.get("/wechat/menu/").status_code == 403
     assert client.post("/wechat/menu/").status_code == 403
     assert wechat_simulator.state.menu is None
+
+
+def test_django_admin_links_to_the_publish_page(client, wechat_simulator):
+    admin = _admin_client(client)
+    admin.is_staff = admin.is_superuser = True
+    admin.save(update_fields=["is_staff", "is_superuser"])
+    page = client.get("/admin/wechat/menupublication/")
+    assert page.status_code == 200
+    assert b'href="/wechat/menu/"' in page.content
