@@ -274,3 +274,45 @@ def test_bound_and_signed_in_goes_straight_to_next(client, wechat_simulator):
     client.force_login(patient.user)
     response = client.get("/wechat/oauth/start/", {"next": "/prescriptions/"})
     assert response.status_code == 302 and response["Location"] == "/prescriptions/"
+
+
+# ---- over real HTTP: the simulated phone's menu, WeChat's authorize page, the platform ----------------------------
+
+
+def test_menu_link_on_the_phone_binds_and_lands_on_home_nursing(live_server, wechat_simulator, settings):
+    import html as html_lib
+    import http.cookiejar
+    import re
+    import urllib.request
+
+    from ihospital.wechat import menu
+
+    settings.SITE_URL = live_server.url
+    wechat_simulator.state.platform_url = live_server.url
+    patient = PatientFactory()
+    assert menu.publish(actor=None).ok
+    jar = http.cookiejar.CookieJar()
+    phone = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+
+    page = phone.open(f"{wechat_simulator.phone_url}?sim_user=dave").read().decode()
+    link = next(html_lib.unescape(h) for h, name in re.findall(r'<a class="mbtn" href="([^"]+)">([^<]+)</a>', page)
+                if name == "上门护理")
+    # Tap "home nursing": the platform sends the phone to WeChat's authorize page.
+    response = phone.open(wechat_simulator.url + link)
+    assert response.url.startswith(f"{wechat_simulator.url}/connect/oauth2/authorize?")
+    allow_page = response.read().decode()
+    form = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', allow_page.split("</form>")[0]))
+    form = {k: html_lib.unescape(v) for k, v in form.items()}
+    response = phone.open(f"{wechat_simulator.url}/connect/oauth2/authorize/allow?"
+                          + urlencode({**form, "decision": "allow"}))
+    assert response.url == f"{live_server.url}/wechat/bind/"
+    bind_page = response.read().decode()
+    assert 'data-testid="bind-login"' in bind_page
+    csrf = next(c.value for c in jar if c.name == "csrftoken")
+    body = urlencode({"csrfmiddlewaretoken": csrf, "action": "login", "login-identifier": patient.user.phone,
+                      "login-password": PASSWORD}).encode()
+    request = urllib.request.Request(f"{live_server.url}/wechat/bind/", data=body,
+                                     headers={"Referer": f"{live_server.url}/wechat/bind/"})
+    response = phone.open(request)
+    assert response.url == f"{live_server.url}/homecare/"
+    assert bindings.openid_for(patient.user) == wechat_simulator.identity("dave")["openid"]
