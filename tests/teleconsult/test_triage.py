@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.utils import translation
 
 from ihospital.core.errors import Conflict, DomainError, NotFound
 from ihospital.core.models import TimelineEvent
@@ -135,7 +136,8 @@ def test_when_every_expert_declines_the_request_goes_back_to_triage(patient, ref
     with pytest.raises(DomainError) as e:
         triage.decline_assignment(actor=expert, request_id=req.pk, reason=" ")
     assert e.value.code == "reason_required"
-    lead = triage.decline_assignment(actor=expert, request_id=req.pk, reason="出差")
+    with translation.override("en"):
+        lead = triage.decline_assignment(actor=expert, request_id=req.pk, reason="出差")
     assert lead.ended_at is not None and lead.end_reason == "出差"
     assert _status(req) == Status.ASSIGNED
     assert Notification.objects.filter(user=coordinator, kind=f"teleconsult.left.{lead.pk}").exists()
