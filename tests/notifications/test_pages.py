@@ -298,3 +298,20 @@ def test_anonymous_sockets_are_closed_4401():
         assert code == 4401
 
     async_to_sync(scenario)()
+
+
+def test_an_error_page_still_renders_when_the_count_cannot_be_read(patient, monkeypatch, rf):
+    from django.db import DatabaseError
+    from django.template.loader import render_to_string
+
+    from ihospital.notifications.templatetags import notification_bell
+
+    class Broken:
+        def filter(self, **kwargs):
+            raise DatabaseError("the database is gone")
+
+    monkeypatch.setattr(notification_bell.Notification, "objects", Broken())
+    request = rf.get("/")
+    request.user = patient
+    html = render_to_string("notifications/_bell.html", notification_bell.notification_bell({"request": request}))
+    assert 'data-testid="bell" data-unread="0"' in html

@@ -5,6 +5,7 @@ A tag rather than a context processor: the count is read only by pages that show
 from __future__ import annotations
 
 from django import template
+from django.db import DatabaseError
 
 from ..models import Notification
 
@@ -20,7 +21,10 @@ def notification_bell(context) -> dict:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {"show": False}
-    unread = Notification.objects.filter(user=user, read_at__isnull=True).count()
+    try:
+        unread = Notification.objects.filter(user=user, read_at__isnull=True).count()
+    except DatabaseError:  # an error page rendered after the database failed still renders (the script recounts)
+        unread = 0
     return {"show": True, "unread": unread, "shown": badge(unread), "max": SHOWN_MAX}
 
 
