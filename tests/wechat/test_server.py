@@ -233,3 +233,19 @@ def test_a_replayed_event_is_handled_once(client, wechat_simulator):
                                                   create_time=created)
     assert _post(client, query, body).content != b"success"
     assert InboundMessage.objects.count() == 2
+
+
+@pytest.mark.parametrize("body", [
+    b"",
+    b"\xff\xfe not utf-8",
+    b"<xml></xml>",
+    b"<a>1</a>",
+    b"<xml><MsgType>text</MsgType><Content>x</Content></xml>",  # no sender, no time, no MsgId
+    b"<xml><FromUserName>o</FromUserName><CreateTime>1</CreateTime><MsgType>text</MsgType></xml>",  # no MsgId
+    b'<!DOCTYPE x [<!ENTITY a "aaaa">]><xml><MsgType>&a;</MsgType></xml>',
+])
+def test_signed_but_malformed_bodies_are_refused(client, wechat_simulator, body):
+    ts, nonce = str(int(time.time())), "abc"
+    query = {"signature": _sign(wechat_simulator.state.token, ts, nonce), "timestamp": ts, "nonce": nonce}
+    assert _post(client, query, body).status_code == 400
+    assert InboundMessage.objects.count() == 0

@@ -60,7 +60,7 @@ class InboundKind(models.TextChoices):
 class InboundMessage(models.Model):
     dedupe_key = models.CharField(_("dedupe key"), max_length=200, unique=True)
     msg_id = models.CharField(_("message id"), max_length=64, blank=True, default="")
-    kind = models.CharField(_("kind"), max_length=40)
+    kind = models.CharField(_("message type"), max_length=40)
     event = models.CharField(_("event"), max_length=40, blank=True, default="")
     openid = models.CharField(_("openid"), max_length=128, blank=True, default="")
     encrypted = models.BooleanField(_("safe mode"), default=False)

@@ -176,7 +176,10 @@ def decode_body(params, body: bytes) -> tuple[str, bool]:
     if len(body) > MAX_BODY_BYTES:
         raise CallbackRefused("too_large", status=413)
     if not _is_safe_mode(params):
-        return body.decode("utf-8", errors="strict"), False
+        try:
+            return body.decode("utf-8", errors="strict"), False
+        except UnicodeDecodeError:
+            raise CallbackRefused("unreadable", status=400) from None
     msg_signature = params.get("msg_signature", "")
     if not msg_signature:
         raise CallbackRefused("missing_signature")
@@ -245,6 +248,13 @@ def _language_for(openid: str) -> str:
     return language or settings.LANGUAGE_CODE
 
 
+def _complete(data: dict) -> bool:
+    """Every push names its sender, time and type; every message that is not an event has its MsgId."""
+    if not all(str(data.get(k) or "").strip() for k in ("FromUserName", "CreateTime", "MsgType")):
+        return False
+    return data["MsgType"] == "event" or str(data.get("MsgId") or "0") != "0"
+
+
 def handle_message(params, body: bytes) -> str:
     """Check, decode, store once, reply. Returns the response body (XML, or ``success``)."""
     verify_query(params)
@@ -253,7 +263,8 @@ def handle_message(params, body: bytes) -> str:
         message = parse_message(xml)
     except Exception:  # noqa: BLE001 - malformed XML
         raise CallbackRefused("unreadable", status=400) from None
-    if message is None or not isinstance(getattr(message, "_data", None), dict):
+    data = getattr(message, "_data", None)
+    if not isinstance(data, dict) or not _complete(data):
         raise CallbackRefused("unreadable", status=400)
     if not _claim(message, encrypted=encrypted):
         logger.info("wechat: repeated message %s ignored", dedupe_key(message._data))

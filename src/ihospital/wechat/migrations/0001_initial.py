@@ -33,7 +33,7 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('dedupe_key', models.CharField(max_length=200, unique=True, verbose_name='dedupe key')),
                 ('msg_id', models.CharField(blank=True, default='', max_length=64, verbose_name='message id')),
-                ('kind', models.CharField(max_length=40, verbose_name='kind')),
+                ('kind', models.CharField(max_length=40, verbose_name='message type')),
                 ('event', models.CharField(blank=True, default='', max_length=40, verbose_name='event')),
                 ('openid', models.CharField(blank=True, default='', max_length=128, verbose_name='openid')),
                 ('encrypted', models.BooleanField(default=False, verbose_name='safe mode')),
