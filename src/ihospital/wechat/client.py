@@ -18,6 +18,7 @@ from __future__ import annotations
 import http.client
 import json
 import logging
+import threading
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -37,6 +38,7 @@ TOKEN_ERRORS = frozenset({40001, 40014, 42001})
 # Retryable answers: system busy, and the per-minute quota (WeChat's 45011).
 BUSY_ERRORS = frozenset({-1, 45011})
 SCOPES = ("snsapi_base", "snsapi_userinfo")
+_LOCK = threading.Lock()
 
 
 class WeChatError(Exception):
@@ -87,33 +89,32 @@ class WeChatClient:
         than ``stale`` (the one WeChat just refused): another process refreshed it meanwhile."""
         from ihospital.wechat.models import AccessToken
 
-        for _attempt in range(2):
+        # The row exists before it is locked, so that even the very first fetch happens once: a lock on a row
+        # that does not exist yet would let every process fetch (each new token invalidating the last).
+        if not AccessToken.objects.filter(appid=self.appid).exists():
             try:
                 with transaction.atomic():
-                    row = AccessToken.objects.select_for_update().filter(appid=self.appid).first()
-                    if row is not None and not force and _fresh(row) and row.token != stale:
-                        return row.token
-                    answer = self._call("GET", self.api_base, "/cgi-bin/token", {
-                        "grant_type": "client_credential", "appid": self.appid, "secret": self.secret})
-                    token = answer.get("access_token")
-                    if not isinstance(token, str) or not token:
-                        raise WeChatError(-2, "the token answer carries no access_token")
-                    try:
-                        lifetime = int(answer.get("expires_in", 7200))
-                    except (TypeError, ValueError):
-                        lifetime = 7200
-                    expires_at = timezone.now() + timedelta(seconds=max(lifetime, 0))
-                    if row is None:
-                        AccessToken.objects.create(appid=self.appid, token=token, expires_at=expires_at)
-                    else:
-                        row.token, row.expires_at = token, expires_at
-                        row.save(update_fields=["token", "expires_at"])
-                    logger.info("wechat: access token refreshed for %s (expires in %ss)", self.appid, lifetime)
-                    return token
+                    AccessToken.objects.create(appid=self.appid, token="", expires_at=timezone.now())
             except IntegrityError:
-                # Another process created the row between our read and our insert: use (or refresh) theirs.
-                force = False
-        raise WeChatError(-2, "could not store the access token")  # pragma: no cover - two races in a row
+                pass  # created meanwhile by another process
+        # Threads of this process wait here too (SQLite has no row locks).
+        with _LOCK, transaction.atomic():
+            row = AccessToken.objects.select_for_update().get(appid=self.appid)
+            if not force and _fresh(row) and row.token != stale:
+                return row.token
+            answer = self._call("GET", self.api_base, "/cgi-bin/token", {
+                "grant_type": "client_credential", "appid": self.appid, "secret": self.secret})
+            token = answer.get("access_token")
+            if not isinstance(token, str) or not token:
+                raise WeChatError(-2, "the token answer carries no access_token")
+            try:
+                lifetime = int(answer.get("expires_in", 7200))
+            except (TypeError, ValueError):
+                lifetime = 7200
+            row.token, row.expires_at = token, timezone.now() + timedelta(seconds=max(lifetime, 0))
+            row.save(update_fields=["token", "expires_at"])
+            logger.info("wechat: access token refreshed for %s (expires in %ss)", self.appid, lifetime)
+            return token
 
     # ---- calls with the access token --------------------------------------------------------------
 
