@@ -153,7 +153,8 @@ def _simulator_port(settings) -> int | None:
     from urllib.parse import urlsplit
 
     port = getattr(settings, "WECHAT_SIMULATOR_PORT", None)
-    if not port:
+    # Whoever reaches the simulator can be any WeChat user: never beside a production deployment.
+    if not port or getattr(settings, "PRODUCTION", False):
         return None
     for base in (getattr(settings, "WECHAT_API_BASE", ""), getattr(settings, "WECHAT_OAUTH_BASE", "")):
         try:

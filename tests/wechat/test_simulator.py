@@ -291,6 +291,9 @@ def test_serve_starts_the_simulator_only_for_the_embedded_wechat(settings):
     settings.WECHAT_SIMULATOR_PORT = 18001
     settings.WECHAT_API_BASE = settings.WECHAT_OAUTH_BASE = "http://127.0.0.1:18001"
     assert cli._simulator_port(settings) == 18001
+    settings.PRODUCTION = True
+    assert cli._simulator_port(settings) is None
+    settings.PRODUCTION = False
     settings.WECHAT_OAUTH_BASE = "https://open.weixin.qq.com"
     assert cli._simulator_port(settings) is None
     settings.WECHAT_API_BASE = "https://api.weixin.qq.com"
