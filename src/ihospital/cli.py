@@ -90,7 +90,7 @@ def serve(argv: list[str]) -> int:
     else:
         print("ihospital: TASKS_BACKEND is not a database backend: no task worker started", file=sys.stderr)
     optional = set()
-    extra_lines = []
+    extra_lines: dict[str, str] = {}
     if simulator_port is not None:
         if simulator_port == options.port or not _port_free(simulator_port):
             print(
@@ -105,7 +105,8 @@ def serve(argv: list[str]) -> int:
             ]  # fmt: skip
             # The simulator is a convenience: if it stops, the platform goes on without it.
             optional.add("wechat simulator")
-            extra_lines.append(f"WeChat simulator (phone): {_url(SIMULATOR_HOST, simulator_port)}_sim/phone")
+            phone = f"{_url(SIMULATOR_HOST, simulator_port)}_sim/phone"
+            extra_lines["wechat simulator"] = f"WeChat simulator (phone): {phone}"
     return _supervise(children, options.host, options.port, optional=optional, extra_lines=extra_lines)
 
 
@@ -178,10 +179,10 @@ def _port_free(port: int) -> bool:
 
 def _supervise(
     commands: dict[str, list[str]], host: str, port: int, *, optional: set[str] | None = None,
-    extra_lines: list[str] | None = None,
+    extra_lines: dict[str, str] | None = None,
 ) -> int:
     """Run the children until a signal arrives (exit 0) or one of them ends on its own (exit non-zero); an
-    ``optional`` child that ends is reported and left out."""
+    ``optional`` child that ends is reported and left out. ``extra_lines``: a banner line per running child."""
     optional = optional or set()
     signals_received: list[int] = []
 
@@ -216,7 +217,8 @@ def _supervise(
                 exit_code = code if code and code > 0 else 1
                 break
             if not announced and _port_answers(host, port):
-                _announce(host, port, extra_lines or [])
+                lines = [text for name, text in (extra_lines or {}).items() if name not in stopped_optional]
+                _announce(host, port, lines)
                 announced = True
             time.sleep(POLL_INTERVAL)
         if signals_received:
