@@ -330,3 +330,31 @@ def test_the_command_line_simulator_runs_and_answers(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_the_phone_sends_text_and_menu_clicks_through_the_push_endpoint(wechat_simulator):
+    sim = wechat_simulator
+
+    def reply(query, body):
+        incoming = xmltodict.parse(body)["xml"]
+        said = incoming.get("Content") or incoming.get("EventKey")
+        return (f"<xml><ToUserName><![CDATA[{incoming['FromUserName']}]]></ToUserName><FromUserName><![CDATA["
+                f"{incoming['ToUserName']}]]></FromUserName><CreateTime>1</CreateTime><MsgType><![CDATA[text]]>"
+                f"</MsgType><Content><![CDATA[you said {said}]]></Content></xml>").encode()
+
+    server = Receiver(reply)
+    try:
+        sim.state.platform_url = server.url
+        status, answer = post(f"{sim.url}/_sim/push", {"kind": "text", "content": "复诊", "sim_user": "fay"})
+        assert status == 200 and answer["reply_fields"]["Content"] == "you said 复诊"
+        for path, data in (("/_sim/phone/send", {"content": "续方"}), ("/_sim/phone/click", {"key": "HELP"})):
+            request = urllib.request.Request(sim.url + path, data=urllib.parse.urlencode(data).encode(),
+                                             headers={"Cookie": "sim_user=fay"}, method="POST")
+            urllib.request.urlopen(request).read()  # redirected back to the phone
+    finally:
+        server.close()
+    kinds = [xmltodict.parse(body)["xml"]["MsgType"] for _, _, body in server.requests]
+    assert kinds == ["text", "text", "event"]
+    page = get(f"{sim.url}/_sim/phone?sim_user=fay")[1]
+    assert "you said 续方" in page and "you said HELP" in page
+    assert post(f"{sim.url}/_sim/push", {"kind": "image"})[0] == 400
