@@ -50,9 +50,12 @@ def template_id(category: str) -> str:
     return ids.get(category) or ids.get("default") or DEFAULT_TEMPLATE_ID
 
 
-def link_through_oauth(url: str) -> str:
-    """A link inside the platform goes through the WeChat sign-in (/wechat/oauth/start/?next=...)."""
+def link_through_oauth(url: str, user=None) -> str:
+    """A link inside the platform goes through the WeChat sign-in (/wechat/oauth/start/?next=...). Not for staff:
+    they never sign in by WeChat (password and second factor), so their link is the page itself."""
     prefix = settings.SITE_URL
+    if getattr(user, "needs_second_factor", False):
+        return url
     if url.startswith(prefix + "/"):
         return f"{prefix}/wechat/oauth/start/?{urlencode({'next': url[len(prefix):]})}"
     return url
@@ -64,7 +67,7 @@ def template_data(delivery) -> tuple[str, dict, str]:
     with translation.override(message.language):
         values = [message.text, message.event.category_label(), message.when, gettext("Tap to see the details.")]
     data = {key: {"value": value} for key, value in zip(keys, values, strict=False)}
-    return template_id(message.event.category), data, link_through_oauth(message.url)
+    return template_id(message.event.category), data, link_through_oauth(message.url, delivery.notification.user)
 
 
 def send(delivery) -> str:
