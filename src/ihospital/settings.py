@@ -411,6 +411,7 @@ WECHAT_API_BASE = os.environ.get("WECHAT_API_BASE", "https://api.weixin.qq.com" 
 WECHAT_OAUTH_BASE = os.environ.get(
     "WECHAT_OAUTH_BASE", "https://open.weixin.qq.com" if PRODUCTION else _WECHAT_SIM
 )
+WECHAT_TIMEOUT_SECONDS = float(os.environ.get("WECHAT_TIMEOUT_SECONDS", 10))
 # Template message ids by notification category (set in the Official Account's back office), as JSON.
 WECHAT_TEMPLATE_IDS = json.loads(os.environ.get("WECHAT_TEMPLATE_IDS", "null") or "null") or {}
 # SMS: "outbox" (embedded: stored and shown on the outbox page) or "aliyun" (Alibaba Cloud SMS, signed requests).
