@@ -11,8 +11,9 @@ Protocol (WeChat's "接入指南" and "消息加解密说明"), implemented with
   checked before decrypting; a tampered ciphertext fails that check (403), a ciphertext for another app id or one
   that does not decrypt is refused too (403). The reply is encrypted the same way.
 * WeChat retries a push that got no answer within 5 seconds, and anyone who captured a request can send it again:
-  each message is handled once, keyed by its MsgId (events: FromUserName + CreateTime, as WeChat recommends) in
-  ``InboundMessage``; a repeat is answered ``success`` (nothing to show) and changes nothing.
+  each message is handled once, keyed by its MsgId (events: FromUserName + CreateTime as WeChat recommends,
+  with the event and its key) in ``InboundMessage``; a repeat is answered ``success`` (nothing to show) and
+  changes nothing.
 * Replies: the subscribe event gets a welcome with the main links, a menu CLICK the link of its topic, a text
   message a keyword reply ("护理" → home nursing, "复诊" → follow-up visits, "续方" → refills, "检查" → tests,
   "订单" → my orders, "绑定" → binding) or the list of keywords. Links go through ``/wechat/oauth/start/`` so that
@@ -24,6 +25,7 @@ should run in safe mode, where ``msg_signature`` covers the ciphertext.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from dataclasses import dataclass
@@ -203,7 +205,10 @@ def dedupe_key(data: dict) -> str:
     msg_id = str(data.get("MsgId") or "").strip()
     if msg_id and msg_id != "0":
         return f"msg:{msg_id}"
-    return f"event:{data.get('FromUserName', '')}:{data.get('CreateTime', '')}"
+    # WeChat recommends FromUserName + CreateTime; the event and its key are added so that two different taps
+    # of the same follower within one second stay two events (a retry repeats all four).
+    what = hashlib.sha256(f"{data.get('Event', '')}\n{data.get('EventKey', '')}".encode()).hexdigest()[:16]
+    return f"event:{data.get('FromUserName', '')}:{data.get('CreateTime', '')}:{what}"
 
 
 def _claim(message, *, encrypted: bool) -> bool:
