@@ -139,9 +139,13 @@ def oauth_callback(request):
     if not request.user.is_authenticated:
         auth_login(request, user)
         audit.record(actor=user, action=AuditAction.LOGIN, obj=user, detail={"via": "wechat"})
-    response = redirect(next_url)
-    response.set_cookie(settings.LANGUAGE_COOKIE_NAME, user.language, samesite="Lax",
-                        secure=settings.SESSION_COOKIE_SECURE, max_age=365 * 24 * 3600)
+    return _remember_language(redirect(next_url), user)
+
+
+def _remember_language(response, user):
+    if user.language:
+        response.set_cookie(settings.LANGUAGE_COOKIE_NAME, user.language, samesite="Lax",
+                            secure=settings.SESSION_COOKIE_SECURE, max_age=365 * 24 * 3600)
     return response
 
 
@@ -153,7 +157,7 @@ def _sign_in_and_go(request, user, pending: dict):
         audit.record(actor=user, action=AuditAction.LOGIN, obj=user, detail={"via": "wechat bind"})
     oauth.forget_identity(request.session)
     messages.success(request, _("Your WeChat account is bound. Next time WeChat signs you in."))
-    return redirect(oauth.clean_next(pending.get("next"), default=_home()))
+    return _remember_language(redirect(oauth.clean_next(pending.get("next"), default=_home())), user)
 
 
 @never_cache
