@@ -403,6 +403,51 @@ def test_reminder_carries_the_preparation(patient, encounter, relative):
     assert Booking.objects.get().reminded_at is not None
 
 
+def test_booking_tells_the_patient_side_how_to_prepare_each_in_their_language(patient, encounter, relative):
+    from ihospital.notifications import events
+
+    relative.language = "en"
+    relative.save(update_fields=["language"])
+    fasting = f.DiagnosticTestFactory(code="fpg", name_zh="空腹血糖", name_en="Fasting glucose",
+                                      preparation={"fasting_hours": 8}, preparation_en="Bring your glucose diary.",
+                                      preparation_zh="请带血糖记录。")
+    draw = f.ResourceFactory(tests=[fasting])
+    order = make_order(patient, encounter, fasting)
+    s = slot(draw, clock="08:00")
+    made = booking.book(actor=relative, order_id=order.pk, slot_id=s.pk)
+
+    sent = {n.user: n for n in Notification.objects.filter(kind="diagnostics.booked")}
+    assert set(sent) == {patient.user, relative}
+    mine, theirs = sent[patient.user], sent[relative]
+    assert "空腹血糖" in mine.title and "请带血糖记录。" in mine.body and draw.name_zh in mine.body
+    assert "Fasting glucose" in theirs.title and "Bring your glucose diary." in theirs.body
+    for n in (mine, theirs):
+        assert "08:00" in n.title and "08:00" in n.body and local_day(2).isoformat() in n.body
+        assert "8" in n.body  # the fasting hours
+        assert n.link == f"/diagnostics/orders/{order.pk}/"
+        assert n.dedupe_key == f"diagnostics.booked:{made.pk}:0"
+    # What leaves the platform is the registered neutral text: no test, no preparation.
+    outside = events.lookup("diagnostics.booked")
+    assert outside.pattern == "diagnostics.booked" and outside.category == "diagnostics"
+    assert "glucose" not in outside.external_text().lower() and "血糖" not in outside.external_text()
+
+
+def test_a_move_tells_again_and_a_refused_booking_or_a_cancel_tells_nobody(order, room, patient, relative):
+    first, second = slot(room, clock="09:00"), slot(room, clock="10:00")
+    other = make_order(patient, order.encounter, order.test)
+    made = booking.book(actor=patient.user, order_id=order.pk, slot_id=first.pk)
+    refused("slot_full", booking.book, actor=patient.user, order_id=other.pk, slot_id=first.pk)
+    assert Notification.objects.filter(kind="diagnostics.booked").count() == 2  # the first booking only
+
+    booking.reschedule(actor=patient.user, order_id=order.pk, slot_id=second.pk)
+    moved = Notification.objects.filter(kind="diagnostics.booked", dedupe_key=f"diagnostics.booked:{made.pk}:1")
+    assert {n.user for n in moved} == {patient.user, relative}
+    assert all("10:00" in n.title and "10:00" in n.body for n in moved)
+
+    booking.cancel_booking(actor=patient.user, order_id=order.pk, reason="有事")
+    assert Notification.objects.filter(kind="diagnostics.booked").count() == 4
+
+
 def test_reminder_right_away_when_booked_after_18_on_the_eve(order, room, patient, django_capture_on_commit_callbacks):
     s = slot(room, offset=1, clock="23:45") if timezone.localtime().hour >= 18 else slot(room, offset=0, clock="23:45")
     with django_capture_on_commit_callbacks(execute=True):

@@ -136,7 +136,7 @@ def test_an_answered_message_alerts_nobody(patient, diagnosis, slot, doc):
     message = chat.post_message(actor=patient.user, visit_id=visit.pk, body="药吃完了")
     chat.post_message(actor=doc.user, visit_id=visit.pk, body="我给您续方")
     assert tasks.alert_unanswered.call(visit.pk, message.pk) == "answered"
-    assert not Notification.objects.exists()
+    assert not Notification.objects.filter(kind="visit.unanswered").exists()
     assert Visit.objects.get(pk=visit.pk).alerted_at is None
 
 
@@ -145,4 +145,4 @@ def test_no_alert_once_the_visit_has_ended(patient, diagnosis, slot, doc):
     message = chat.post_message(actor=patient.user, visit_id=visit.pk, body="谢谢")
     flows.close(visit, doc)
     assert tasks.alert_unanswered.call(visit.pk, message.pk) == "answered"
-    assert not Notification.objects.exists()
+    assert not Notification.objects.filter(kind="visit.unanswered").exists()

@@ -26,9 +26,11 @@ from __future__ import annotations
 
 from datetime import datetime, time, timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from ihospital.accounts.models import PatientProfile
@@ -189,6 +191,7 @@ def book(*, actor, order_id: int, slot_id: int) -> Booking:
                      detail={"order": order.number, "slot": slot.pk, "starts_at": slot.starts_at.isoformat(),
                              "reschedules": moves})
         _schedule_reminder(order, slot)
+        _tell_booked(order, booking)
     return booking
 
 
@@ -217,6 +220,7 @@ def reschedule(*, actor, order_id: int, slot_id: int) -> Booking:
                      detail={"order": order.number, "from_slot": old.pk, "slot": slot.pk,
                              "starts_at": slot.starts_at.isoformat(), "reschedules": booking.reschedules})
         _schedule_reminder(order, slot)
+        _tell_booked(order, booking, moved=True)
     return booking
 
 
@@ -279,6 +283,26 @@ def preparation_lines(order: DiagnosticOrder) -> list[str]:
     if order.test.preparation_text:
         lines.append(order.test.preparation_text)
     return lines
+
+
+def _tell_booked(order: DiagnosticOrder, booking: Booking, *, moved: bool = False) -> None:
+    """Tell the patient and relatives the booked (or moved) time and how to prepare, each in their own language.
+
+    The title and body name the test and the preparation: they stay in the app. The outside channels carry only
+    the neutral text of "diagnostics.booked". Once per booking and move (a retried request tells nobody twice)."""
+    slot = booking.slot
+    when = _local(slot.starts_at)
+    for user in patient_and_relatives(order.patient):
+        with translation.override(getattr(user, "language", None) or settings.LANGUAGE_CODE):
+            values = {"test": order.test.name, "day": when.date().isoformat(), "time": when.strftime("%H:%M")}
+            if moved:
+                title = gettext("%(test)s moved to %(day)s at %(time)s") % values
+            else:
+                title = gettext("%(test)s booked for %(day)s at %(time)s") % values
+            body = "\n".join([gettext("%(place)s, %(day)s at %(time)s.") % {**values, "place": slot.resource.name}]
+                             + preparation_lines(order))
+        notify(users=[user], kind="diagnostics.booked", title=title, body=body, link=order_link(order),
+               dedupe_key=f"diagnostics.booked:{booking.pk}:{booking.reschedules}")
 
 
 def remind(*, order_id: int, slot_id: int) -> bool:

@@ -19,7 +19,7 @@ from ihospital.core.models import AuditAction
 from ihospital.records import services as records
 from ihospital.records.models import DocumentKind
 
-from . import realtime, tasks
+from . import notices, realtime, tasks
 from .models import CHAT_STATUSES, Message, MessageKind, ReadMark, Visit
 from .selectors import participant_visit
 
@@ -68,6 +68,8 @@ def post_message(
         return Message.objects.get(visit=visit, sender=actor, client_id=client_id)
     if role in ("patient", "proxy"):
         tasks.schedule_unanswered_check(message)
+    elif role == "doctor":
+        notices.doctor_replied(message)
     return message
 
 

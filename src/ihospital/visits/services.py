@@ -40,7 +40,7 @@ from ihospital.records.models import (
 from ihospital.scheduling import services as scheduling
 from ihospital.scheduling.models import VisitMode
 
-from . import chat, realtime, tasks
+from . import chat, notices, realtime, tasks
 from .models import (
     BASIS_DOCUMENT_KINDS,
     BasisStatus,
@@ -374,6 +374,7 @@ def accept_visit(*, actor: User, visit_id: int) -> Visit:
         transition(visit, VisitStatus.ACCEPTED, actor=actor, accepted_at=timezone.now())
         _grant_visit_care(visit, actor)
         chat.system_message(visit, _("The doctor accepted the visit."))
+        notices.visit_accepted(visit)
     realtime.visit_status(visit)
     return visit
 
@@ -405,6 +406,7 @@ def take_next_from_queue(*, actor: User, department_id: int) -> Visit:
             visit = Visit.objects.select_related("patient").get(pk=candidate)
             if visit.basis_status == BasisStatus.ACCEPTED:
                 transition(visit, VisitStatus.ACCEPTED, actor=actor, accepted_at=timezone.now())
+                notices.visit_accepted(visit)
             _grant_visit_care(visit, actor)
             audit.record(actor=actor, action=AuditAction.UPDATE, obj=visit, patient_id=visit.patient_id,
                          detail={"taken_from_queue": department_id})
