@@ -305,3 +305,25 @@ def phone_page(browser):
         yield context.new_page()
     finally:
         context.close()
+
+
+DESKTOP = dict(viewport={"width": 1366, "height": 900}, locale="en-GB")
+
+
+@pytest.fixture
+def desk(browser, e2e_server):
+    """Opens desktop pages already signed in: ``desk(session_key)`` → a page whose context carries that session
+    (seeding scripts create staff sessions with the second factor done, so journeys skip the login pages)."""
+    contexts = []
+
+    def open_page(session: str):
+        context = browser.new_context(**DESKTOP)
+        context.add_cookies([{"name": "sessionid", "value": session, "url": e2e_server.url}])
+        contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        return page
+
+    yield open_page
+    for context in contexts:
+        context.close()

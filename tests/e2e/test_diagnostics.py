@@ -13,14 +13,14 @@ is shared by every journey of the session: everything here is this journey's own
 
 from __future__ import annotations
 
-import json
 import re
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import expect
+
+from tests.e2e.ui import last_json
 
 TIMEOUT = 15_000  # ms
-DESKTOP = dict(viewport={"width": 1366, "height": 900}, locale="en-GB")
 
 SEED = r"""
 import json, time
@@ -85,30 +85,11 @@ print(json.dumps({"number": DiagnosticOrder.objects.get(pk=%(order)d).number}))
 """
 
 
-def _last_json(out: str) -> dict:
-    return json.loads(out.strip().splitlines()[-1])
-
 
 @pytest.fixture
 def seeded(e2e_server) -> dict:
-    return _last_json(e2e_server.manage("shell", "-c", SEED).stdout)
+    return last_json(e2e_server.manage("shell", "-c", SEED).stdout)
 
-
-@pytest.fixture
-def desk(browser: Browser, e2e_server):
-    contexts = []
-
-    def open_page(session: str) -> Page:
-        context = browser.new_context(**DESKTOP)
-        context.add_cookies([{"name": "sessionid", "value": session, "url": e2e_server.url}])
-        contexts.append(context)
-        page = context.new_page()
-        page.set_default_timeout(TIMEOUT)
-        return page
-
-    yield open_page
-    for context in contexts:
-        context.close()
 
 
 def test_a_fasting_glucose_from_order_to_booked_slot_to_released_result(e2e_server, seeded, desk, phone_page):
@@ -146,7 +127,7 @@ def test_a_fasting_glucose_from_order_to_booked_slot_to_released_result(e2e_serv
     expect(upcoming.get_by_test_id("preparation")).to_contain_text(re.compile(r"空腹|[Ff]ast"))
     expect(upcoming).to_contain_text(seeded["day"])
 
-    number = _last_json(
+    number = last_json(
         e2e_server.manage("shell", "-c", MOVE_TO_TODAY % {"slot": seeded["slot"], "order": order_id}).stdout
     )["number"]
 

@@ -16,10 +16,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
+
+from tests.e2e import ui
 
 LIVE = 15_000  # ms
-DESKTOP = dict(viewport={"width": 1366, "height": 900}, locale="en-GB")
 
 SEED = r"""
 import json
@@ -72,26 +73,9 @@ def seeded(e2e_server) -> dict:
     return json.loads(out.strip().splitlines()[-1])
 
 
-@pytest.fixture
-def desk(browser: Browser, e2e_server):
-    contexts = []
-
-    def open_page(session: str) -> Page:
-        context = browser.new_context(**DESKTOP)
-        context.add_cookies([{"name": "sessionid", "value": session, "url": e2e_server.url}])
-        contexts.append(context)
-        page = context.new_page()
-        page.set_default_timeout(LIVE)
-        return page
-
-    yield open_page
-    for context in contexts:
-        context.close()
-
 
 def wait_live(page: Page) -> None:
-    page.wait_for_function("window.ihospitalHcLive && window.ihospitalHcLive.ready", timeout=LIVE)
-    expect(page.get_by_test_id("live-state")).to_have_attribute("data-state", "open")
+    ui.wait_live(page, "ihospitalHcLive", state_testid="live-state")
 
 
 def test_the_dispatcher_plans_the_day_and_the_board_follows_it_live(e2e_server, seeded, desk):

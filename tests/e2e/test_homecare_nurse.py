@@ -22,6 +22,9 @@ import re
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from tests.e2e import ui
+from tests.e2e.ui import assert_no_horizontal_scroll
+
 LIVE = 15_000  # ms
 SHOTS = "/tmp/ihospital-homecare-nurse-{}.png"
 PHONE = dict(viewport={"width": 375, "height": 740}, device_scale_factor=2, is_mobile=True, has_touch=True,
@@ -64,13 +67,8 @@ def people(browser: Browser, e2e_server):
 
 
 def wait_live(page: Page) -> None:
-    page.wait_for_function("window.ihospitalHcLive && window.ihospitalHcLive.ready", timeout=LIVE)
-    expect(page.get_by_test_id("live-state")).to_have_attribute("data-state", "open")
+    ui.wait_live(page, "ihospitalHcLive", state_testid="live-state")
 
-
-def assert_no_horizontal_scroll(page: Page) -> None:
-    width = page.evaluate("document.documentElement.scrollWidth")
-    assert width <= 375, f"{page.url} is {width}px wide on a 375px phone"
 
 
 def touch(page: Page, locator, *, hold_until: str | None = None) -> None:

@@ -18,6 +18,9 @@ import urllib.request
 
 from playwright.sync_api import Browser, Page, expect
 
+from tests.e2e import ui
+from tests.e2e.ui import assert_no_horizontal_scroll
+
 LIVE = 15_000  # ms
 SHOTS = "/tmp/ihospital-homecare-{}.png"
 PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
@@ -44,13 +47,8 @@ def api(server, token: str, method: str, path: str, body: dict | None = None) ->
 
 
 def wait_live(page: Page) -> None:
-    page.wait_for_function("window.ihospitalHcLive && window.ihospitalHcLive.ready", timeout=LIVE)
-    expect(page.get_by_test_id("live-state")).to_have_attribute("data-state", "open")
+    ui.wait_live(page, "ihospitalHcLive", state_testid="live-state")
 
-
-def assert_no_horizontal_scroll(page: Page) -> None:
-    width = page.evaluate("document.documentElement.scrollWidth")
-    assert width <= 375, f"{page.url} is {width}px wide on a 375px phone"
 
 
 def test_a_daughter_books_wound_dressing_for_her_father_and_sees_it_scheduled_live(e2e_server, phone_page):

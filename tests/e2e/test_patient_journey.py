@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from playwright.sync_api import Page, expect
 from stdnum.cn import ric
 
+from tests.e2e.ui import assert_no_horizontal_scroll
+
 PASSWORD = "Kang-fu-2025!"
 SCREENSHOT = "/tmp/ihospital-chart-elder.png"
 _serial = itertools.count(1)
@@ -51,10 +53,6 @@ def tiny_png() -> bytes:
     pixels = zlib.compress(b"\x00\xff\x00\x00")
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
 
-
-def assert_no_horizontal_scroll(page: Page) -> None:
-    width = page.evaluate("document.documentElement.scrollWidth")
-    assert width <= 375, f"{page.url} is {width}px wide on a 375px phone"
 
 
 def register(page: Page, base: str, person: Person) -> None:

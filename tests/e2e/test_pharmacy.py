@@ -19,6 +19,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from tests.e2e import ui
+from tests.e2e.ui import assert_no_horizontal_scroll
+
 LIVE = 15_000  # ms
 COURIER = 40_000  # ms: five tracking events one second apart, each a task and an HTTP callback
 SHOTS = "/tmp/ihospital-pharmacy-{}.png"
@@ -69,13 +72,8 @@ def sign_in(page: Page, base: str, login: str, password: str, code: str) -> None
 
 
 def wait_live(page: Page) -> None:
-    page.wait_for_function("window.ihospitalRxLive && window.ihospitalRxLive.ready", timeout=LIVE)
-    expect(page.get_by_test_id("live-state")).to_have_attribute("data-state", "open")
+    ui.wait_live(page, "ihospitalRxLive", state_testid="live-state")
 
-
-def assert_no_horizontal_scroll(page: Page) -> None:
-    width = page.evaluate("document.documentElement.scrollWidth")
-    assert width <= 375, f"{page.url} is {width}px wide on a 375px phone"
 
 
 def order_id_of_checkout(page: Page) -> int:

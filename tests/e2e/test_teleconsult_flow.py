@@ -15,16 +15,16 @@ journey's own on the shared e2e database.
 
 from __future__ import annotations
 
-import json
 import re
 
 import pytest
 from django_otp.oath import totp
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
+
+from tests.e2e.ui import last_json
 
 TIMEOUT = 15_000  # ms
 LIVE_TIMEOUT = 20_000  # ms: a change reaches an open page through the socket, then the page re-reads itself
-DESKTOP = dict(viewport={"width": 1366, "height": 900}, locale="en-GB")
 ADVICE = "This report is expert advice. The treating hospital and its doctors keep the decision."
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
@@ -64,30 +64,11 @@ print(json.dumps({
 """
 
 
-def _last_json(out: str) -> dict:
-    return json.loads(out.strip().splitlines()[-1])
-
 
 @pytest.fixture
 def seeded(e2e_server) -> dict:
-    return _last_json(e2e_server.manage("shell", "-c", SEED).stdout)
+    return last_json(e2e_server.manage("shell", "-c", SEED).stdout)
 
-
-@pytest.fixture
-def desk(browser: Browser, e2e_server):
-    contexts = []
-
-    def open_page(session: str) -> Page:
-        context = browser.new_context(**DESKTOP)
-        context.add_cookies([{"name": "sessionid", "value": session, "url": e2e_server.url}])
-        contexts.append(context)
-        page = context.new_page()
-        page.set_default_timeout(TIMEOUT)
-        return page
-
-    yield open_page
-    for context in contexts:
-        context.close()
 
 
 def _code(seeded: dict) -> str:

@@ -17,6 +17,9 @@ from playwright.sync_api import Browser, Page, expect
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect as ws_connect
 
+from tests.e2e import ui
+from tests.e2e.ui import assert_no_horizontal_scroll
+
 LIVE = 15_000  # ms: anything that travels through the socket
 CALL = 30_000  # ms: a WebRTC call on loopback
 SHOTS = "/tmp/ihospital-room-{}.png"
@@ -70,8 +73,7 @@ def open_room(page: Page, base: str, visit_id: int) -> None:
 
 
 def wait_live(page: Page) -> None:
-    page.wait_for_function("window.ihospitalRoom && window.ihospitalRoom.ready", timeout=LIVE)
-    expect(page.get_by_test_id("connection")).to_have_attribute("data-state", "open")
+    ui.wait_live(page, "ihospitalRoom", state_testid="connection")
 
 
 def send(page: Page, text: str) -> None:
@@ -92,10 +94,6 @@ def assert_no_duplicates(page: Page) -> list[int]:
     assert shown == sorted(set(shown)), f"duplicates or disorder: {shown}"
     return shown
 
-
-def assert_no_horizontal_scroll(page: Page) -> None:
-    width = page.evaluate("document.documentElement.scrollWidth")
-    assert width <= 375, f"{page.url} is {width}px wide on a 375px phone"
 
 
 def call_state(page: Page) -> str:

@@ -20,9 +20,10 @@ import urllib.request
 from urllib.parse import unquote
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 
 from tests.e2e.conftest import WECHAT_SIMULATOR_PORT
+from tests.e2e.ui import assert_no_horizontal_scroll
 
 LIVE = 20_000  # ms
 SHOTS = "/tmp/ihospital-wechat-{}.png"
@@ -54,10 +55,6 @@ def api(server, token: str, method: str, path: str, body: dict | None = None) ->
     with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 (our own test server)
         return json.loads(response.read() or b"{}")
 
-
-def assert_no_horizontal_scroll(page: Page) -> None:
-    width = page.evaluate("document.documentElement.scrollWidth")
-    assert width <= 375, f"{page.url} is {width}px wide on a 375px phone"
 
 
 def wait_for(condition, what: str, timeout: float = 30.0):

@@ -32,11 +32,15 @@ class Command(BaseCommand):
         # A code is accepted once (django-otp remembers the last step used): if this step's code was already
         # used (another sign-in of the same account within 30 s), give the next step's, which the device's
         # tolerance accepts now, or wait for the clock to move on.
+        def step_now() -> int:
+            return int((time.time() - device.t0) // device.step)
+
         drift = ahead
-        while device.last_t is not None and device.last_t >= device.t() + drift:
+        while device.last_t >= step_now() + drift:
             if drift < device.tolerance:
                 drift += 1
             else:
                 time.sleep(device.step - (time.time() - device.t0) % device.step + 0.05)
+                drift = ahead
         code = totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits, drift=drift)
         self.stdout.write(f"{code:0{device.digits}d}")
