@@ -95,6 +95,11 @@ def _unit_test_settings(request: pytest.FixtureRequest):
     # other suites sharing the same Redis) from seeing each other's counters.
     prefix = f"test-{uuid.uuid4().hex[:12]}"
     settings.CACHES = {name: {**config, "KEY_PREFIX": prefix} for name, config in settings.CACHES.items()}
+    # Channels closes "old" database connections before it dispatches each message to a consumer, group events
+    # included. In a test the connection holds the test's transaction: on PostgreSQL closing it breaks the next
+    # query of the test (SQLite's in-memory test database shrugs it off, which is how this hid until now).
+    monkeypatch = request.getfixturevalue("monkeypatch")
+    monkeypatch.setattr("channels.db.close_old_connections", lambda: None)
     yield
 
 

@@ -63,14 +63,6 @@ async def silent(socket) -> bool:
     return await socket.receive_nothing(timeout=QUIET)
 
 
-@pytest.fixture(autouse=True)
-def _keep_the_test_connection(monkeypatch):
-    """Channels closes "old" database connections before it dispatches every message to a consumer, group events
-    included; those arrive here while the test waits (receive_nothing) or acts, outside the communicator's own
-    patch. On PostgreSQL that would close the test's connection (its transaction) under the next act."""
-    monkeypatch.setattr("channels.db.close_old_connections", lambda: None)
-
-
 @pytest.fixture
 def visit(elder, nurse):
     return f.today_visit(elder, nurse)

@@ -55,12 +55,11 @@ def room(session) -> str:
 
 
 @pytest.fixture(autouse=True)
-def _fresh_cache_and_connection(monkeypatch):
-    """Rosters live in the cache (ids repeat between tests on SQLite, and between runs); channels must not close the
-    test's connection. Only the rosters are cleared: with Redis the cache shares its database with the channel layer."""
+def _fresh_rosters():
+    """Rosters live in the cache (ids repeat between tests on SQLite, and between runs). Only the rosters are
+    cleared: with Redis the cache shares its database with the channel layer."""
     stale = [Roster(i).key for i in range(1, 3000)]
     cache.delete_many(stale)
-    monkeypatch.setattr("channels.db.close_old_connections", lambda: None)
     yield
     cache.delete_many(stale)
 
