@@ -8,31 +8,16 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from ihospital.accounts.models import Role
 from ihospital.teleconsult.models import Assignment, ConsultRequest, Status
-from tests.factories import TOTPDeviceFactory
-from tests.helpers import verify_session
 from tests.teleconsult import factories as f
+from tests.teleconsult.pages import client_for, page
 
 pytestmark = pytest.mark.django_db
 
 
-def client_for(user) -> Client:
-    user.language = "en"
-    user.save(update_fields=["language"])
-    client = Client()
-    client.force_login(user)
-    if user.role != Role.PATIENT:
-        verify_session(client, user.totpdevice_set.first() or TOTPDeviceFactory(user=user))
-    return client
-
-
-def page(consult):
-    return reverse("teleconsult:request", args=[consult.pk])
 
 
 def test_the_board_lists_sent_requests_overdue_first(coordinator, cardiology):

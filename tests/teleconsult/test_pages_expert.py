@@ -7,33 +7,19 @@ from __future__ import annotations
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.test import Client
 from django.urls import reverse
 
-from ihospital.accounts.models import Role
 from ihospital.teleconsult import opinions
 from ihospital.teleconsult import requests as consult_requests
 from ihospital.teleconsult.models import Opinion, Report, Status
-from tests.factories import TOTPDeviceFactory
-from tests.helpers import current_code, verify_session, wrong_code
+from tests.helpers import current_code, wrong_code
 from tests.teleconsult import factories as f
+from tests.teleconsult.pages import client_for, page
 
 pytestmark = pytest.mark.django_db
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
 
-def client_for(user) -> Client:
-    user.language = "en"
-    user.save(update_fields=["language"])
-    client = Client()
-    client.force_login(user)
-    if user.role != Role.PATIENT:
-        verify_session(client, user.totpdevice_set.first() or TOTPDeviceFactory(user=user))
-    return client
-
-
-def page(consult):
-    return reverse("teleconsult:request", args=[consult.pk])
 
 
 def test_my_cases_and_accepting(cardiology, expert, expert2):

@@ -7,11 +7,9 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from ihospital.accounts.models import Role
 from ihospital.diagnostics import dicom_storage
 from ihospital.diagnostics.models import (
     DiagnosticKind,
@@ -26,22 +24,13 @@ from ihospital.teleconsult import requests as consult_requests
 from ihospital.teleconsult import triage
 from tests.diagnostics import dicomgen
 from tests.diagnostics import factories as dx
-from tests.factories import PractitionerFactory, TOTPDeviceFactory
-from tests.helpers import verify_session
+from tests.factories import PractitionerFactory
 from tests.teleconsult import factories as f
+from tests.teleconsult.pages import client_for
 from tests.visits.factories import EncounterFactory
 
 pytestmark = pytest.mark.django_db
 
-
-def client_for(user) -> Client:
-    user.language = "en"
-    user.save(update_fields=["language"])
-    client = Client()
-    client.force_login(user)
-    if user.role != Role.PATIENT:
-        verify_session(client, user.totpdevice_set.first() or TOTPDeviceFactory(user=user))
-    return client
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.test import Client
 from django.urls import reverse
 
 from ihospital.teleconsult import opinions
@@ -15,22 +14,13 @@ from ihospital.teleconsult.models import Status
 from tests.factories import PatientFactory
 from tests.helpers import current_code
 from tests.teleconsult import factories as f
+from tests.teleconsult.pages import client_for, page
 
 pytestmark = pytest.mark.django_db
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 ADVICE = "This report is expert advice. The treating hospital and its doctors keep the decision."
 
 
-def client_for(user) -> Client:
-    user.language = "en"
-    user.save(update_fields=["language"])
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-def page(consult):
-    return reverse("teleconsult:request", args=[consult.pk])
 
 
 def test_the_patient_is_asked_and_consents(patient, referrer, cardiology):

@@ -10,30 +10,17 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 
-from ihospital.accounts.models import Role
 from ihospital.records.models import Document
 from ihospital.teleconsult.models import Attachment, ConsultRequest, Status
-from tests.factories import PatientFactory, TOTPDeviceFactory
+from tests.factories import PatientFactory
 from tests.helpers import verify_session
 from tests.teleconsult import factories as f
+from tests.teleconsult.pages import client_for, page
 
 pytestmark = pytest.mark.django_db
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
 
-def client_for(user) -> Client:
-    """Signed in (staff with the second factor), in English so the assertions read the msgids."""
-    user.language = "en"
-    user.save(update_fields=["language"])
-    client = Client()
-    client.force_login(user)
-    if user.role != Role.PATIENT:
-        verify_session(client, user.totpdevice_set.first() or TOTPDeviceFactory(user=user))
-    return client
-
-
-def page(consult):
-    return reverse("teleconsult:request", args=[consult.pk])
 
 
 def test_the_referrer_creates_a_draft_from_the_form(referrer, patient, cardiology, expert):

@@ -2,15 +2,7 @@
 
 from django.urls import path
 
-from . import views_board, views_expert, views_patient, views_referrer
-
-
-def _session(request, session_id: int):
-    # The live session page belongs to views_session (imported on use).
-    from . import views_session
-
-    return views_session.session(request, session_id)
-
+from . import views_board, views_expert, views_patient, views_referrer, views_session
 
 app_name = "teleconsult"
 
@@ -50,6 +42,6 @@ urlpatterns = [
     # The patient and their family.
     path("my/", views_patient.home, name="patient_home"),
     path("requests/<int:request_id>/consent/", views_patient.consent, name="consent"),
-    # The live video session (views_session).
-    path("sessions/<int:session_id>/", _session, name="session"),
+    # The live video session.
+    path("sessions/<int:session_id>/", views_session.session, name="session"),
 ]
