@@ -141,7 +141,7 @@ def trace(user: User, order_id: int) -> Trace:
         charge=charge,
         payments=list(Payment.objects.filter(charge=charge)) if charge else [],
         refunds=list(Refund.objects.filter(charge=charge)) if charge else [],
-        dispenses=list(Dispense.objects.filter(line__order=order).select_related("lot__drug", "by")),
+        dispenses=list(Dispense.objects.filter(line__order=order).select_related("lot__drug", "by").order_by("pk")),
         shipments=list(order.shipments.all()),
         events=shipment_events(order),
         order_timeline=list(timeline(order)),
